@@ -1,0 +1,136 @@
+//! Cost of turning session rows into a durable Parquet file: appending
+//! 100 000 realistic rows to the Arrow builder, and that plus writing one
+//! Snappy file (tmp, fsync, rename, directory fsync) to a temporary directory.
+
+use std::hint::black_box;
+
+use bytes::Bytes;
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use edm::collector::parquet_file::{file_name, write_parquet_atomic};
+use edm::collector::session::{
+    AddrColumns, Labels, SessionBatchBuilder, SessionRow, session_schema,
+};
+
+const ROWS: usize = 100_000;
+/// Rows per Arrow batch, as the collector cuts them.
+const ROWS_PER_BATCH: usize = 64 * 1024;
+
+/// A small deterministic generator (xorshift64*), so runs are comparable.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+}
+
+/// Label ranges of a name without escapes, label0 = TLD.
+fn labels(qname: &str) -> Labels {
+    let mut out = Labels::default();
+    let body = qname.strip_suffix('.').unwrap_or(qname);
+    let mut ranges = Vec::new();
+    let mut start = 0u16;
+    for part in body.split('.') {
+        let end = start + part.len() as u16;
+        ranges.push((start, end));
+        start = end + 1;
+    }
+    for (slot, r) in out.parts.iter_mut().zip(ranges.into_iter().rev()) {
+        *slot = Some(r);
+    }
+    out
+}
+
+/// Rows shaped like resolver traffic: 3–4 label names over a few thousand
+/// domains, 60–250 byte responses, mostly IPv4 clients, UDP with some TCP.
+fn rows() -> Vec<SessionRow> {
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let tlds = ["com", "net", "org", "se", "nu", "io"];
+    let hosts = ["www", "mail", "api", "cdn", "login", "static"];
+    (0..ROWS)
+        .map(|i| {
+            let r = rng.next();
+            let domain = format!("Example{}", r % 5000);
+            let tld = tlds[(r >> 16) as usize % tlds.len()];
+            let qname = if r & 1 == 0 {
+                format!(
+                    "{}.{domain}.{tld}.",
+                    hosts[(r >> 24) as usize % hosts.len()]
+                )
+            } else {
+                format!(
+                    "a{}.{}.{domain}.{tld}.",
+                    r >> 40,
+                    hosts[(r >> 24) as usize % hosts.len()]
+                )
+            };
+            let len = 60 + (r >> 32) as usize % 190;
+            let message: Vec<u8> = (0..len).map(|j| (r >> (j % 56)) as u8 ^ j as u8).collect();
+            let v6 = r % 5 == 0;
+            let addr = |x: u64| {
+                if v6 {
+                    AddrColumns::V6 {
+                        network: 0x2001_0db8_0000_0000 | (x >> 48),
+                        host: x,
+                    }
+                } else {
+                    AddrColumns::V4(x as u32)
+                }
+            };
+            SessionRow {
+                response_time_us: 1_700_000_000_000_000 + i as i64 * 600,
+                source: addr(rng.next()),
+                source_port: Some(1024 + (r >> 8) as u16 % 60_000),
+                dest: addr(0xc000_0201),
+                dest_port: Some(53),
+                dns_protocol: Some(if r % 10 == 0 { 2 } else { 1 }),
+                server_id: Some(Bytes::from_static(b"resolver-1.example.net")),
+                labels: labels(&qname),
+                qname,
+                response_message: Bytes::from(message),
+            }
+        })
+        .collect()
+}
+
+fn append_all(rows: &[SessionRow]) -> Vec<arrow_array::RecordBatch> {
+    let mut builder = SessionBatchBuilder::new(1024);
+    let mut batches = Vec::new();
+    for row in rows {
+        builder.append(row);
+        if builder.len() >= ROWS_PER_BATCH {
+            batches.push(builder.finish());
+        }
+    }
+    batches.push(builder.finish());
+    batches
+}
+
+fn bench(c: &mut Criterion) {
+    let rows = rows();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let start = time::OffsetDateTime::from_unix_timestamp(1_700_000_040).expect("time");
+    let name = file_name("dns_session_block", start, start + time::Duration::MINUTE);
+    let mut g = c.benchmark_group("session_parquet");
+    g.throughput(Throughput::Elements(ROWS as u64));
+    g.sample_size(10);
+    g.bench_function("append_100k", |b| b.iter(|| black_box(append_all(&rows))));
+    g.bench_function("append_and_write_100k", |b| {
+        b.iter(|| {
+            let batches = append_all(&rows);
+            black_box(
+                write_parquet_atomic(dir.path(), &name, session_schema(), &batches).expect("write"),
+            )
+        });
+    });
+    g.finish();
+    let written = write_parquet_atomic(dir.path(), &name, session_schema(), &append_all(&rows))
+        .expect("write");
+    eprintln!("file size for {ROWS} rows: {} bytes", written.bytes);
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

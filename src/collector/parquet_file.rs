@@ -1,0 +1,685 @@
+//! Durable Parquet file writing and the file-name rules shared by session and
+//! histogram files (reference §6 "Rotation and files", §7).
+//!
+//! A file is written as `<name>.tmp`, fsynced, renamed to `<name>` and the
+//! directory fsynced, so a reader never sees a partial file under a final
+//! name and a completed file survives a crash. As in the reference, a failed
+//! write removes the temporary file while a failed rename keeps it for manual
+//! recovery; [`leftover_tmp_files`] lists such files at startup.
+//!
+//! File names are `<prefix>-<start>_<stop>.parquet`, the times UTC RFC 3339
+//! to whole seconds with `:` replaced by `-` ([`file_name`], [`parse_file_name`]).
+//!
+//! Files are written with the parquet crate's Arrow writer, Snappy on every
+//! column, and without the embedded Arrow schema (`ARROW:schema`), like the
+//! reference's parquet-go files: the Parquet schema alone describes them. The
+//! Parquet root name comes from the Arrow schema's metadata key
+//! [`SCHEMA_ROOT_KEY`].
+
+use std::fs::{self, File};
+use std::io;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+
+use arrow_array::RecordBatch;
+use arrow_schema::SchemaRef;
+use parquet::arrow::ArrowWriter;
+use parquet::arrow::arrow_writer::ArrowWriterOptions;
+use parquet::basic::Compression;
+use parquet::errors::ParquetError;
+use parquet::file::properties::WriterProperties;
+use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time, UtcOffset};
+
+/// Arrow schema metadata key naming the Parquet schema root (e.g.
+/// `sessionData`). Without it the parquet crate's default root name is used.
+pub const SCHEMA_ROOT_KEY: &str = "edm.parquet.root";
+
+/// Extension of files under construction.
+const TMP_SUFFIX: &str = ".tmp";
+/// Extension of finished files.
+const PARQUET_SUFFIX: &str = ".parquet";
+/// Mode of directories created for output files (before the umask).
+const DIR_MODE: u32 = 0o750;
+
+/// A failure to write a Parquet file; every variant names the file or directory.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    /// The output directory could not be created.
+    #[error("cannot create directory {}", path.display())]
+    CreateDir {
+        /// The directory.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
+    /// The temporary file could not be created.
+    #[error("cannot create {}", path.display())]
+    Create {
+        /// The temporary file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
+    /// Encoding or writing the Parquet data failed; the temporary file was removed.
+    #[error("cannot write parquet file {}", path.display())]
+    Parquet {
+        /// The temporary file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: ParquetError,
+    },
+    /// The temporary file could not be flushed to disk; it was removed.
+    #[error("cannot sync {}", path.display())]
+    Sync {
+        /// The temporary file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
+    /// The temporary file could not be renamed; it was kept for manual recovery.
+    #[error("cannot rename {} to {}", from.display(), to.display())]
+    Rename {
+        /// The temporary file, still present.
+        from: PathBuf,
+        /// The final name.
+        to: PathBuf,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
+    /// The file is in place under its final name, but the directory entry
+    /// could not be flushed to disk, so it may not survive a crash.
+    #[error("cannot sync directory {} after writing {}", dir.display(), path.display())]
+    SyncDir {
+        /// The directory.
+        dir: PathBuf,
+        /// The final file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
+}
+
+impl WriteError {
+    /// The file (or for [`WriteError::CreateDir`] the directory) the error is about.
+    pub fn path(&self) -> &Path {
+        match self {
+            Self::CreateDir { path, .. }
+            | Self::Create { path, .. }
+            | Self::Parquet { path, .. }
+            | Self::Sync { path, .. }
+            | Self::SyncDir { path, .. } => path,
+            Self::Rename { from, .. } => from,
+        }
+    }
+}
+
+/// A file name or file-name time that does not follow the naming rules.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NameError {
+    /// Not `YYYY-MM-DDTHH-MM-SS` followed by `Z` or `±hh:mm`, or not a valid date and time.
+    #[error("{text:?} is not a file-name time (YYYY-MM-DDTHH-MM-SSZ)")]
+    Time {
+        /// The rejected text.
+        text: String,
+    },
+    /// The name does not start with `<prefix>-`.
+    #[error("file name {name:?} does not start with \"{prefix}-\"")]
+    Prefix {
+        /// The file name.
+        name: String,
+        /// The expected prefix.
+        prefix: String,
+    },
+    /// The name does not end with `.parquet`.
+    #[error("file name {name:?} does not end with \".parquet\"")]
+    Suffix {
+        /// The file name.
+        name: String,
+    },
+    /// The name does not hold exactly two times separated by `_`.
+    #[error("file name {name:?} does not have the form <prefix>-<start>_<stop>.parquet")]
+    Times {
+        /// The file name.
+        name: String,
+    },
+    /// One of the two times is malformed.
+    #[error("file name {name:?} has a malformed {which} time {text:?}")]
+    NameTime {
+        /// The file name.
+        name: String,
+        /// `"start"` or `"stop"`.
+        which: &'static str,
+        /// The rejected time text.
+        text: String,
+    },
+}
+
+/// File name stem time format: UTC RFC 3339 to whole seconds (fraction
+/// truncated), `:` replaced by `-`, e.g. `2024-09-26T18-14-00Z`.
+pub fn format_file_time(t: OffsetDateTime) -> String {
+    let t = t.to_offset(UtcOffset::UTC);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}-{:02}-{:02}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
+}
+
+/// Parse a time written by [`format_file_time`].
+///
+/// As the reference's Go layout `2006-01-02T15-04-05Z07:00`, this also
+/// accepts a fraction after the seconds and a `±hh:mm` offset instead of `Z`.
+/// The result is in UTC.
+///
+/// # Errors
+/// [`NameError::Time`] when `s` is not such a time.
+pub fn parse_file_time(s: &str) -> Result<OffsetDateTime, NameError> {
+    parse_time_parts(s.as_bytes()).ok_or_else(|| NameError::Time {
+        text: s.to_string(),
+    })
+}
+
+/// The fixed-width digits at `b[at..at + n]` as a number.
+fn digits(b: &[u8], at: usize, n: usize) -> Option<u32> {
+    let field = b.get(at..at + n)?;
+    field.iter().try_fold(0u32, |acc, &c| {
+        c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0'))
+    })
+}
+
+fn parse_time_parts(b: &[u8]) -> Option<OffsetDateTime> {
+    // YYYY-MM-DDTHH-MM-SS
+    for (at, sep) in [(4, b'-'), (7, b'-'), (10, b'T'), (13, b'-'), (16, b'-')] {
+        if *b.get(at)? != sep {
+            return None;
+        }
+    }
+    let year = i32::try_from(digits(b, 0, 4)?).ok()?;
+    let month = Month::try_from(u8::try_from(digits(b, 5, 2)?).ok()?).ok()?;
+    let day = u8::try_from(digits(b, 8, 2)?).ok()?;
+    let hour = u8::try_from(digits(b, 11, 2)?).ok()?;
+    let minute = u8::try_from(digits(b, 14, 2)?).ok()?;
+    let second = u8::try_from(digits(b, 17, 2)?).ok()?;
+    let mut rest = b.get(19..)?;
+    let mut nanos = 0u32;
+    if let [b'.', tail @ ..] = rest {
+        let n = tail.iter().take_while(|c| c.is_ascii_digit()).count();
+        if n == 0 || n > 9 {
+            return None;
+        }
+        nanos = digits(tail, 0, n)? * 10u32.pow(u32::try_from(9 - n).ok()?);
+        rest = &tail[n..];
+    }
+    let offset = match rest {
+        b"Z" => UtcOffset::UTC,
+        [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2] => {
+            let hh = i8::try_from(digits(&[*h1, *h2], 0, 2)?).ok()?;
+            let mm = i8::try_from(digits(&[*m1, *m2], 0, 2)?).ok()?;
+            if hh > 23 || mm > 59 {
+                return None;
+            }
+            let s = if *sign == b'-' { -1 } else { 1 };
+            UtcOffset::from_hms(s * hh, s * mm, 0).ok()?
+        }
+        _ => return None,
+    };
+    let date = Date::from_calendar_date(year, month, day).ok()?;
+    let time = Time::from_hms_nano(hour, minute, second, nanos).ok()?;
+    Some(
+        PrimitiveDateTime::new(date, time)
+            .assume_offset(offset)
+            .to_offset(UtcOffset::UTC),
+    )
+}
+
+/// `<prefix>-<start>_<stop>.parquet`, e.g.
+/// `dns_session_block-2024-09-26T18-14-00Z_2024-09-26T18-15-00Z.parquet`.
+pub fn file_name(prefix: &str, start: OffsetDateTime, stop: OffsetDateTime) -> String {
+    format!(
+        "{prefix}-{}_{}{PARQUET_SUFFIX}",
+        format_file_time(start),
+        format_file_time(stop)
+    )
+}
+
+/// The start and stop times of a file named by [`file_name`] with `prefix`.
+///
+/// # Errors
+/// The name lacks `<prefix>-` or `.parquet`, does not hold exactly two
+/// `_`-separated times, or a time is malformed.
+pub fn parse_file_name(
+    prefix: &str,
+    name: &str,
+) -> Result<(OffsetDateTime, OffsetDateTime), NameError> {
+    let times = name
+        .strip_prefix(prefix)
+        .and_then(|r| r.strip_prefix('-'))
+        .ok_or_else(|| NameError::Prefix {
+            name: name.to_string(),
+            prefix: prefix.to_string(),
+        })?;
+    let times = times
+        .strip_suffix(PARQUET_SUFFIX)
+        .ok_or_else(|| NameError::Suffix {
+            name: name.to_string(),
+        })?;
+    let mut parts = times.split('_');
+    let (Some(start), Some(stop), None) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(NameError::Times {
+            name: name.to_string(),
+        });
+    };
+    let parse = |which: &'static str, text: &str| {
+        parse_file_time(text).map_err(|_| NameError::NameTime {
+            name: name.to_string(),
+            which,
+            text: text.to_string(),
+        })
+    };
+    Ok((parse("start", start)?, parse("stop", stop)?))
+}
+
+/// A file written by [`write_parquet_atomic`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WrittenFile {
+    /// The final path.
+    pub path: PathBuf,
+    /// The file size in bytes.
+    pub bytes: u64,
+    /// The number of rows in the file.
+    pub rows: u64,
+}
+
+/// The Parquet writer settings for `schema`: Snappy on every column, no
+/// embedded Arrow schema, and the root name from [`SCHEMA_ROOT_KEY`].
+fn writer_options(schema: &SchemaRef) -> ArrowWriterOptions {
+    let props = WriterProperties::builder()
+        .set_compression(Compression::SNAPPY)
+        .build();
+    let options = ArrowWriterOptions::new()
+        .with_properties(props)
+        .with_skip_arrow_metadata(true);
+    match schema.metadata().get(SCHEMA_ROOT_KEY) {
+        Some(root) => options.with_schema_root(root.clone()),
+        None => options,
+    }
+}
+
+/// Write batches to `dir/name` durably.
+///
+/// Creates `dir` (mode 0750, recursively) if missing; writes `<name>.tmp`
+/// with Snappy compression on every column and the Parquet root name from
+/// `schema`'s [`SCHEMA_ROOT_KEY`] metadata; fsyncs it; renames it to `name`;
+/// fsyncs the directory. A write, close or fsync error removes the
+/// temporary file; a rename error keeps it for manual recovery. An existing
+/// file named `name` is replaced.
+///
+/// # Errors
+/// See [`WriteError`]; each variant names the file or directory concerned.
+pub fn write_parquet_atomic(
+    dir: &Path,
+    name: &str,
+    schema: SchemaRef,
+    batches: &[RecordBatch],
+) -> Result<WrittenFile, WriteError> {
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(DIR_MODE)
+        .create(dir)
+        .map_err(|source| WriteError::CreateDir {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+    let tmp = dir.join(format!("{name}{TMP_SUFFIX}"));
+    let path = dir.join(name);
+    let file = File::create(&tmp).map_err(|source| WriteError::Create {
+        path: tmp.clone(),
+        source,
+    })?;
+
+    let written = write_batches(&file, schema, batches)
+        .map_err(|source| WriteError::Parquet {
+            path: tmp.clone(),
+            source,
+        })
+        .and_then(|written| {
+            file.sync_all().map_err(|source| WriteError::Sync {
+                path: tmp.clone(),
+                source,
+            })?;
+            Ok(written)
+        });
+    drop(file);
+    let (bytes, rows) = match written {
+        Ok(w) => w,
+        Err(e) => {
+            // Best effort: a file left behind is reported at the next startup.
+            let _ = fs::remove_file(&tmp);
+            return Err(e);
+        }
+    };
+
+    fs::rename(&tmp, &path).map_err(|source| WriteError::Rename {
+        from: tmp.clone(),
+        to: path.clone(),
+        source,
+    })?;
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|source| WriteError::SyncDir {
+            dir: dir.to_path_buf(),
+            path: path.clone(),
+            source,
+        })?;
+    Ok(WrittenFile { path, bytes, rows })
+}
+
+/// Encode `batches` into `file`; returns (bytes, rows) written.
+fn write_batches(
+    file: &File,
+    schema: SchemaRef,
+    batches: &[RecordBatch],
+) -> Result<(u64, u64), ParquetError> {
+    let options = writer_options(&schema);
+    let mut writer = ArrowWriter::try_new_with_options(file, schema, options)?;
+    for batch in batches {
+        writer.write(batch)?;
+    }
+    let metadata = writer.finish()?;
+    let bytes = writer.bytes_written() as u64;
+    let rows = u64::try_from(metadata.file_metadata().num_rows()).unwrap_or(0);
+    Ok((bytes, rows))
+}
+
+/// Leftover `*.tmp` files in `dir`, sorted by name (for the startup report).
+/// A missing directory has none.
+///
+/// # Errors
+/// The directory exists but cannot be listed.
+pub fn leftover_tmp_files(dir: &Path) -> io::Result<Vec<PathBuf>> {
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let mut found = Vec::new();
+    for entry in entries {
+        let entry = entry?;
+        let is_tmp = entry
+            .file_name()
+            .to_str()
+            .is_some_and(|n| n.ends_with(TMP_SUFFIX));
+        if is_tmp && entry.file_type()?.is_file() {
+            found.push(entry.path());
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+    use std::sync::Arc;
+
+    use arrow_array::{Int64Array, StringArray};
+    use arrow_schema::{DataType, Field, Schema};
+    use time::macros::datetime;
+
+    fn schema() -> SchemaRef {
+        let meta = [(SCHEMA_ROOT_KEY.to_string(), "testData".to_string())].into();
+        Arc::new(Schema::new_with_metadata(
+            vec![Field::new("n", DataType::Int64, true)],
+            meta,
+        ))
+    }
+
+    fn batch(n: i64) -> RecordBatch {
+        let values = Int64Array::from_iter_values(0..n);
+        RecordBatch::try_new(schema(), vec![Arc::new(values)]).unwrap()
+    }
+
+    fn names_in(dir: &Path) -> Vec<String> {
+        let mut v: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn time_format_and_parse() {
+        let t = datetime!(2026-05-28 12:00:00 +2);
+        assert_eq!(format_file_time(t), "2026-05-28T10-00-00Z");
+        assert_eq!(parse_file_time("2026-05-28T10-00-00Z").unwrap(), t);
+        // Fractions are truncated, not rounded.
+        let t = datetime!(2024-09-26 18:14:00.999_999_999 UTC);
+        assert_eq!(format_file_time(t), "2024-09-26T18-14-00Z");
+        assert_eq!(
+            format_file_time(datetime!(0099-01-02 03:04:05 UTC)),
+            "0099-01-02T03-04-05Z"
+        );
+        // What the reference's Go layout also accepts.
+        assert_eq!(
+            parse_file_time("2026-05-28T12-00-00+02:00").unwrap(),
+            datetime!(2026-05-28 10:00:00 UTC)
+        );
+        assert_eq!(
+            parse_file_time("2026-05-28T12-00-00.5-01:30").unwrap(),
+            datetime!(2026-05-28 13:30:00.5 UTC)
+        );
+        for bad in [
+            "",
+            "bad",
+            "2026-05-28T10:00:00Z",
+            "2026-05-28T10-00-00",
+            "2026-05-28T10-00-00z",
+            "2026-05-28T10-00-00Zx",
+            "2026-05-28 10-00-00Z",
+            "2026-02-30T10-00-00Z",
+            "2026-13-01T10-00-00Z",
+            "2026-05-28T24-00-00Z",
+            "2026-05-28T10-60-00Z",
+            "2026-05-28T10-00-00.Z",
+            "2026-05-28T10-00-00+24:00",
+            "+026-05-28T10-00-00Z",
+            "2026-5-28T10-00-00Z",
+        ] {
+            assert_eq!(
+                parse_file_time(bad),
+                Err(NameError::Time { text: bad.into() }),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn file_names() {
+        let (start, stop) = (
+            datetime!(2024-09-26 18:14:00 UTC),
+            datetime!(2024-09-26 18:15:00 UTC),
+        );
+        let name = file_name("dns_session_block", start, stop);
+        assert_eq!(
+            name,
+            "dns_session_block-2024-09-26T18-14-00Z_2024-09-26T18-15-00Z.parquet"
+        );
+        assert_eq!(
+            parse_file_name("dns_session_block", &name),
+            Ok((start, stop))
+        );
+        let name = file_name("dns_histogram", datetime!(2026-05-28 12:00:00 +2), stop);
+        assert_eq!(
+            name,
+            "dns_histogram-2026-05-28T10-00-00Z_2024-09-26T18-15-00Z.parquet"
+        );
+        assert_eq!(
+            parse_file_name("dns_histogram", &name),
+            Ok((datetime!(2026-05-28 10:00:00 UTC), stop))
+        );
+    }
+
+    #[test]
+    fn bad_file_names() {
+        let p = "dns_histogram";
+        let n = |s: &str| s.to_string();
+        assert!(matches!(
+            parse_file_name(p, "dns_histogram.parquet"),
+            Err(NameError::Prefix { .. })
+        ));
+        assert_eq!(
+            parse_file_name(p, "dns_histogram-2026-04-30T12-00-00Z.parquet"),
+            Err(NameError::Times {
+                name: n("dns_histogram-2026-04-30T12-00-00Z.parquet")
+            })
+        );
+        assert_eq!(
+            parse_file_name(p, "dns_histogram-bad_2026-04-30T12-00-00Z.parquet"),
+            Err(NameError::NameTime {
+                name: n("dns_histogram-bad_2026-04-30T12-00-00Z.parquet"),
+                which: "start",
+                text: n("bad"),
+            })
+        );
+        assert_eq!(
+            parse_file_name(p, "dns_histogram-2026-04-30T12-00-00Z_bad.parquet"),
+            Err(NameError::NameTime {
+                name: n("dns_histogram-2026-04-30T12-00-00Z_bad.parquet"),
+                which: "stop",
+                text: n("bad"),
+            })
+        );
+        let good = "2026-04-30T12-00-00Z_2026-04-30T12-01-00Z";
+        for bad in [
+            format!("dns_session_block-{good}.parquet"),
+            format!("dns_histogram{good}.parquet"),
+            format!("dns_histogram-{good}.parquet.tmp"),
+            format!("dns_histogram-{good}"),
+            format!("dns_histogram-{good}_2026-04-30T12-02-00Z.parquet"),
+        ] {
+            assert!(parse_file_name(p, &bad).is_err(), "{bad}");
+        }
+        let e = parse_file_name(p, "dns_histogram-bad_x.parquet").unwrap_err();
+        assert!(e.to_string().contains("dns_histogram-bad_x.parquet"), "{e}");
+    }
+
+    #[test]
+    fn atomic_write_creates_dirs_and_leaves_no_tmp() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("parquet/sessions");
+        let w = write_parquet_atomic(&dir, "a.parquet", schema(), &[batch(10), batch(5)]).unwrap();
+        assert_eq!(w.path, dir.join("a.parquet"));
+        assert_eq!(w.rows, 15);
+        assert_eq!(w.bytes, fs::metadata(&w.path).unwrap().len());
+        assert_eq!(names_in(&dir), ["a.parquet"]);
+        assert!(leftover_tmp_files(&dir).unwrap().is_empty());
+        for d in [root.path().join("parquet"), dir.clone()] {
+            let mode = fs::metadata(&d).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode & !0o750, 0, "{} has mode {mode:o}", d.display());
+        }
+        // The root name comes from the schema metadata; the file is readable.
+        let file = fs::File::open(&w.path).unwrap();
+        let reader =
+            parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file).unwrap();
+        assert_eq!(reader.parquet_schema().root_schema().name(), "testData");
+        let rows: usize = reader.build().unwrap().map(|b| b.unwrap().num_rows()).sum();
+        assert_eq!(rows, 15);
+        // Writing the same name again replaces the file.
+        let w = write_parquet_atomic(&dir, "a.parquet", schema(), &[batch(1)]).unwrap();
+        assert_eq!(w.rows, 1);
+        assert_eq!(names_in(&dir), ["a.parquet"]);
+    }
+
+    #[test]
+    fn default_root_name_without_metadata() {
+        let root = tempfile::tempdir().unwrap();
+        let plain = Arc::new(Schema::new(vec![Field::new("n", DataType::Int64, true)]));
+        let b =
+            RecordBatch::try_new(plain.clone(), vec![Arc::new(Int64Array::from(vec![1]))]).unwrap();
+        let w = write_parquet_atomic(root.path(), "p.parquet", plain, &[b]).unwrap();
+        let file = fs::File::open(&w.path).unwrap();
+        let reader =
+            parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file).unwrap();
+        assert_eq!(reader.parquet_schema().root_schema().name(), "arrow_schema");
+    }
+
+    #[test]
+    fn parent_is_a_file() {
+        let root = tempfile::tempdir().unwrap();
+        let file = root.path().join("regular");
+        fs::write(&file, b"x").unwrap();
+        for dir in [file.join("sub"), file.clone()] {
+            let e = write_parquet_atomic(&dir, "a.parquet", schema(), &[batch(1)]).unwrap_err();
+            assert!(
+                matches!(&e, WriteError::CreateDir { path, .. } if *path == dir),
+                "{e:?}"
+            );
+            assert_eq!(e.path(), dir);
+            assert!(e.to_string().contains(&dir.display().to_string()), "{e}");
+        }
+        assert_eq!(fs::read(&file).unwrap(), b"x");
+    }
+
+    #[test]
+    fn rename_error_keeps_tmp() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path();
+        fs::create_dir(dir.join("a.parquet")).unwrap();
+        fs::write(dir.join("a.parquet/inside"), b"x").unwrap();
+        let e = write_parquet_atomic(dir, "a.parquet", schema(), &[batch(3)]).unwrap_err();
+        let tmp = dir.join("a.parquet.tmp");
+        match &e {
+            WriteError::Rename { from, to, .. } => {
+                assert_eq!(*from, tmp);
+                assert_eq!(*to, dir.join("a.parquet"));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(e.to_string().contains("a.parquet.tmp"), "{e}");
+        assert!(fs::metadata(&tmp).unwrap().len() > 0);
+        assert_eq!(leftover_tmp_files(dir).unwrap(), [tmp]);
+    }
+
+    #[test]
+    fn write_error_removes_tmp() {
+        let root = tempfile::tempdir().unwrap();
+        let other = Arc::new(Schema::new(vec![Field::new("n", DataType::Utf8, true)]));
+        let wrong =
+            RecordBatch::try_new(other, vec![Arc::new(StringArray::from(vec!["x"]))]).unwrap();
+        let e = write_parquet_atomic(root.path(), "a.parquet", schema(), &[batch(2), wrong])
+            .unwrap_err();
+        assert!(
+            matches!(&e, WriteError::Parquet { path, .. } if *path == root.path().join("a.parquet.tmp")),
+            "{e:?}"
+        );
+        assert!(names_in(root.path()).is_empty());
+    }
+
+    #[test]
+    fn leftovers() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path();
+        assert!(leftover_tmp_files(&dir.join("missing")).unwrap().is_empty());
+        fs::write(dir.join("b.parquet.tmp"), b"").unwrap();
+        fs::write(dir.join("a.parquet.tmp"), b"").unwrap();
+        fs::write(dir.join("c.parquet"), b"").unwrap();
+        fs::create_dir(dir.join("d.tmp")).unwrap();
+        assert_eq!(
+            leftover_tmp_files(dir).unwrap(),
+            [dir.join("a.parquet.tmp"), dir.join("b.parquet.tmp")]
+        );
+        assert!(leftover_tmp_files(&dir.join("c.parquet")).is_err());
+    }
+}

@@ -1,0 +1,37 @@
+//! edm — Edge DNSTAP Minimiser.
+//!
+//! A resolver streams dnstap over Frame Streams; edm keeps the responses,
+//! pseudonymises addresses with Crypto-PAn and writes minute-aligned Parquet
+//! files.
+//!
+//! # Layout (in pipeline order)
+//!
+//! | module | job |
+//! |---|---|
+//! | [`config`] | keys, defaults, TOML + flag loading, validation |
+//! | [`input`] | Frame Streams listeners and capture-file reader; [`input::framestream`] is the pure codec |
+//! | [`dnstap`] | protobuf envelope decode |
+//! | [`dns`] | DNS wire parsing with the reference's (miekg) semantics |
+//! | [`cryptopan`] | Crypto-PAn pseudonymisation with the argon2id KDF |
+//! | [`lists`] | well-known and ignored-name lists (`fst`), ignored-client CIDR set |
+//! | [`histogram`] | well-known-domain counters and HyperLogLog client sketches |
+//! | [`minimiser`] | worker threads; [`minimiser::core`] is the pure per-frame function |
+//! | [`collector`] | aggregation and minute rotation; [`collector::session`] schema, [`collector::parquet_file`] durable writes |
+//! | [`metrics`], [`http`] | every metric, and the `/metrics` endpoint |
+//! | [`service`] | wiring, startup and lossless shutdown |
+#![warn(missing_docs)]
+
+pub mod cli;
+pub mod collector;
+pub mod config;
+pub mod cryptopan;
+pub mod dns;
+pub mod dnstap;
+pub mod error;
+pub mod histogram;
+pub mod http;
+pub mod input;
+pub mod lists;
+pub mod metrics;
+pub mod minimiser;
+pub mod service;

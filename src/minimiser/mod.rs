@@ -1,0 +1,134 @@
+//! Minimiser workers: OS threads that take batches of frames from the input
+//! queue, minimise each frame with [`core::minimise`] and hand session rows to
+//! the collector in batches.
+//!
+//! Each worker owns its Crypto-PAn cache ([`core::WorkerState`]) and local
+//! counters; shared, reloadable state is read through `ArcSwap` snapshots once
+//! per batch, so no lock is taken per frame.
+
+pub mod core;
+
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use arc_swap::ArcSwap;
+use bytes::Bytes;
+
+use crate::collector::CollectorMsg;
+use crate::cryptopan::CryptoPan;
+use crate::lists::clients::ClientSet;
+use crate::lists::names::NameList;
+use crate::metrics::{Metrics, WorkerCounters};
+
+/// A batch of Frame Streams data-frame payloads, as read from one connection.
+pub type Batch = Vec<Bytes>;
+
+/// The Crypto-PAn instance with the generation it was built in. Workers purge
+/// their cache when the generation they see changes.
+#[derive(Debug)]
+pub struct PanSnapshot {
+    /// Bumped on every key change.
+    pub generation: u64,
+    /// The pseudonymiser.
+    pub pan: CryptoPan,
+}
+
+/// Reloadable worker settings.
+#[derive(Debug, Clone, Default)]
+pub struct WorkerSettings {
+    /// `disable-session-files`.
+    pub disable_session_files: bool,
+}
+
+/// A well-known list with the generation it was loaded in. Histogram updates
+/// carry the generation so the collector names rows from the right list.
+#[derive(Debug)]
+pub struct WellKnown {
+    /// Bumped on every reload of the list.
+    pub generation: u64,
+    /// The list.
+    pub list: NameList,
+}
+
+/// The name and client lists, swapped as one snapshot.
+#[derive(Debug, Default)]
+pub struct ListsSnapshot {
+    /// `ignored-client-ips-file`; `None` = disabled.
+    pub ignored_clients: Option<ClientSet>,
+    /// `ignored-question-names-file`; `None` = disabled.
+    pub ignored_names: Option<NameList>,
+    /// `well-known-domains-file`; `None` only when none is configured.
+    pub well_known: Option<Arc<WellKnown>>,
+}
+
+/// State shared by all workers, each part swapped atomically on reload.
+#[derive(Debug)]
+pub struct Shared {
+    /// Current Crypto-PAn snapshot.
+    pub cryptopan: ArcSwap<PanSnapshot>,
+    /// Current reloadable settings.
+    pub settings: ArcSwap<WorkerSettings>,
+    /// Current lists.
+    pub lists: ArcSwap<ListsSnapshot>,
+}
+
+/// Start `n` workers. They exit when every sender of `input` is gone and the
+/// queue is empty, so dropping the senders drains the queue completely.
+///
+/// # Errors
+/// The OS refused to start a thread.
+pub fn spawn_workers(
+    n: usize,
+    cache_entries: usize,
+    input: flume::Receiver<Batch>,
+    output: crossbeam_channel::Sender<CollectorMsg>,
+    shared: Arc<Shared>,
+    metrics: Arc<Metrics>,
+) -> std::io::Result<Vec<JoinHandle<()>>> {
+    (0..n)
+        .map(|i| {
+            let input = input.clone();
+            let output = output.clone();
+            let shared = shared.clone();
+            let metrics = metrics.clone();
+            std::thread::Builder::new()
+                .name(format!("edm-worker-{i}"))
+                .spawn(move || run_worker(cache_entries, &input, &output, &shared, &metrics))
+        })
+        .collect()
+}
+
+fn run_worker(
+    cache_entries: usize,
+    input: &flume::Receiver<Batch>,
+    output: &crossbeam_channel::Sender<CollectorMsg>,
+    shared: &Shared,
+    metrics: &Metrics,
+) {
+    let mut state = core::WorkerState::new(cache_entries);
+    let mut counters = WorkerCounters::default();
+    while let Ok(batch) = input.recv() {
+        let pan = shared.cryptopan.load();
+        let settings = shared.settings.load();
+        let lists = shared.lists.load();
+        state.sync_generation(pan.generation);
+        let mut rows = Vec::new();
+        let mut updates = Vec::new();
+        for frame in batch {
+            match core::minimise(frame, &mut state, &pan.pan, &settings, &lists, &mut counters) {
+                core::Outcome::Session(row) => rows.push(*row),
+                core::Outcome::Histogram(u) => updates.push(u),
+                core::Outcome::SessionDisabled | core::Outcome::Dropped => {}
+            }
+        }
+        // The collector only goes away after every worker has exited.
+        if !updates.is_empty() && output.send(CollectorMsg::Histogram(updates)).is_err() {
+            tracing::error!("collector stopped before the workers; histogram updates lost");
+        }
+        if !rows.is_empty() && output.send(CollectorMsg::Sessions(rows)).is_err() {
+            tracing::error!("collector stopped before the workers; session rows lost");
+        }
+        metrics.add_worker(&mut counters);
+    }
+    metrics.add_worker(&mut counters);
+}

@@ -1,0 +1,329 @@
+//! Wiring: builds every stage from a validated [`Config`], runs until the
+//! shutdown token is cancelled (or an input file is exhausted), then shuts
+//! down in pipeline order so nothing is lost:
+//!
+//! 1. inputs stop accepting; open connections deliver what their peers
+//!    already sent (bounded by `shutdown-drain-ms`);
+//! 2. the input queue's last sender is dropped, so workers finish the queue
+//!    and exit;
+//! 3. the collector sees its last sender go, flushes the partial interval and
+//!    waits for the writer to finish every file.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+
+use crate::collector::{Collector, CollectorConfig, parquet_file};
+use crate::http::HttpState;
+use crate::lists::clients::ClientSet;
+use crate::lists::names::{ListError, NameList};
+use crate::config::Config;
+use crate::cryptopan::{CryptoPan, KdfError};
+use crate::input::{self, InputContext, InputError};
+use crate::metrics::Metrics;
+use crate::minimiser::{self, ListsSnapshot, PanSnapshot, Shared, WellKnown, WorkerSettings};
+
+/// Frames per batch when reading a capture file.
+const FILE_BATCH: usize = 256;
+
+/// Errors that stop edm from starting or running.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// The Crypto-PAn key could not be derived.
+    #[error("cannot derive the Crypto-PAn key (cryptopan-key, cryptopan-key-salt)")]
+    Kdf(#[source] KdfError),
+    /// A data directory could not be created.
+    #[error("cannot create data directory {path}")]
+    DataDir {
+        /// The directory.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A list file could not be loaded.
+    #[error("cannot load {key}")]
+    List {
+        /// The configuration key naming the file.
+        key: &'static str,
+        /// Why.
+        #[source]
+        source: ListError,
+    },
+    /// The well-known list is empty.
+    #[error("well-known-domains-file {0} contains no names")]
+    EmptyWellKnown(PathBuf),
+    /// An input failed.
+    #[error(transparent)]
+    Input(#[from] InputError),
+    /// The metrics address could not be bound.
+    #[error("cannot listen for metrics on {addr}")]
+    Metrics {
+        /// The address.
+        addr: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A thread could not be started.
+    #[error("cannot start thread")]
+    Thread(#[source] std::io::Error),
+}
+
+/// What a run did, from the metrics at exit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunSummary {
+    /// Data frames read from inputs.
+    pub frames: u64,
+    /// Frames processed by workers.
+    pub processed: u64,
+    /// Session rows written to files.
+    pub rows_written: u64,
+    /// Well-known responses counted in histograms.
+    pub histogram_updates: u64,
+    /// Histogram rows written to files.
+    pub histogram_rows_written: u64,
+    /// Frames dropped (all counted reasons).
+    pub dropped: u64,
+    /// Responses kept without a row because session files are disabled.
+    pub session_disabled: u64,
+    /// Parquet files written.
+    pub files: u64,
+    /// Parquet files that failed.
+    pub write_errors: u64,
+    /// Where session files go.
+    pub session_dir: PathBuf,
+}
+
+/// Where session files go: `<data-dir>/parquet/sessions`.
+pub fn session_dir(config: &Config) -> PathBuf {
+    PathBuf::from(&config.data_dir).join("parquet").join("sessions")
+}
+
+/// Where histogram files go: `<data-dir>/parquet/histograms/outbox`.
+pub fn histogram_dir(config: &Config) -> PathBuf {
+    PathBuf::from(&config.data_dir)
+        .join("parquet")
+        .join("histograms")
+        .join("outbox")
+}
+
+/// Load the three lists named in `config` (blocking: a large list takes a
+/// while). `generation` is the well-known list's generation.
+///
+/// # Errors
+/// [`ServiceError::List`] naming the key; the source names file and line.
+pub fn load_lists(config: &Config, generation: u64) -> Result<ListsSnapshot, ServiceError> {
+    let list = |key: &'static str| move |source| ServiceError::List { key, source };
+    let well_known = if config.well_known_domains_file.is_empty() {
+        None
+    } else {
+        let path = PathBuf::from(&config.well_known_domains_file);
+        let l = NameList::load(&path).map_err(list("well-known-domains-file"))?;
+        if l.is_empty() {
+            return Err(ServiceError::EmptyWellKnown(path));
+        }
+        Some(Arc::new(WellKnown { generation, list: l }))
+    };
+    let ignored_names = if config.ignored_question_names_file.is_empty() {
+        None
+    } else {
+        Some(NameList::load(config.ignored_question_names_file.as_ref()).map_err(list("ignored-question-names-file"))?)
+            .filter(|l| !l.is_empty())
+    };
+    let ignored_clients = if config.ignored_client_ips_file.is_empty() {
+        None
+    } else {
+        ClientSet::load(config.ignored_client_ips_file.as_ref()).map_err(list("ignored-client-ips-file"))?
+    };
+    Ok(ListsSnapshot {
+        ignored_clients,
+        ignored_names,
+        well_known,
+    })
+}
+
+/// Run edm until `shutdown` is cancelled, or until the input file is read.
+///
+/// # Errors
+/// [`ServiceError`] for anything that prevents starting; an input file that
+/// fails part-way is reported after everything read so far was written.
+pub async fn run(config: Config, shutdown: CancellationToken) -> Result<RunSummary, ServiceError> {
+    run_with_metrics(config, shutdown, Arc::new(Metrics::default())).await
+}
+
+/// [`run`] with a caller-provided metrics registry (tests read it).
+///
+/// # Errors
+/// As [`run`].
+pub async fn run_with_metrics(
+    config: Config,
+    shutdown: CancellationToken,
+    metrics: Arc<Metrics>,
+) -> Result<RunSummary, ServiceError> {
+    for k in config.unimplemented_keys_in_use() {
+        tracing::warn!(config_key = k, "configuration key is accepted but not acted on by this version of edm");
+    }
+    let session_dir = session_dir(&config);
+    let histogram_dir = histogram_dir(&config);
+    for dir in [&session_dir, &histogram_dir] {
+        std::fs::create_dir_all(dir).map_err(|source| ServiceError::DataDir {
+            path: dir.clone(),
+            source,
+        })?;
+        if let Ok(left) = parquet_file::leftover_tmp_files(dir) {
+            for f in left {
+                tracing::warn!(file = %f.display(), "leftover temporary file from an earlier run; inspect and remove it");
+            }
+        }
+    }
+    let lists_config = config.clone();
+    let lists = tokio::task::spawn_blocking(move || load_lists(&lists_config, 1))
+        .await
+        .map_err(|e| ServiceError::Thread(std::io::Error::other(e)))??;
+    let well_known = lists.well_known.clone();
+
+    let (key, salt) = (config.cryptopan_key.clone(), config.cryptopan_key_salt.clone());
+    let pan = tokio::task::spawn_blocking(move || CryptoPan::from_passphrase(&key, &salt))
+        .await
+        .map_err(|e| ServiceError::Thread(std::io::Error::other(e)))?
+        .map_err(ServiceError::Kdf)?;
+    let shared = Arc::new(Shared {
+        cryptopan: ArcSwap::from_pointee(PanSnapshot { generation: 1, pan }),
+        settings: ArcSwap::from_pointee(WorkerSettings {
+            disable_session_files: config.disable_session_files,
+        }),
+        lists: ArcSwap::from_pointee(lists),
+    });
+
+    // Bind everything before starting threads, so startup errors are immediate.
+    let mut listeners = Vec::new();
+    if !config.input_unix.is_empty() {
+        listeners.push(input::bind_unix(config.input_unix.as_ref(), config.unix_mode())?);
+    }
+    if !config.input_tcp.is_empty() {
+        listeners.push(input::bind_tcp(&config.input_tcp).await?);
+    }
+    let http_listener = if config.metrics_address.is_empty() {
+        None
+    } else {
+        Some(
+            tokio::net::TcpListener::bind(&config.metrics_address)
+                .await
+                .map_err(|source| ServiceError::Metrics {
+                    addr: config.metrics_address.clone(),
+                    source,
+                })?,
+        )
+    };
+
+    let (collector, to_collector) = Collector::spawn(
+        CollectorConfig {
+            session_dir: session_dir.clone(),
+            histogram_dir,
+            hll_threshold: config.histogram_hll_explicit_threshold as u32,
+            well_known,
+        },
+        64,
+        metrics.clone(),
+    )
+    .map_err(ServiceError::Thread)?;
+    let http_state = Arc::new(HttpState {
+        metrics: metrics.clone(),
+        rotate: std::sync::Mutex::new(
+            config
+                .enable_manual_parquet_rotation
+                .then(|| to_collector.clone()),
+        ),
+        rotation_enabled: config.enable_manual_parquet_rotation,
+    });
+    let http_server = http_listener.map(|l| {
+        let token = CancellationToken::new();
+        let h = tokio::spawn(crate::http::serve(l, http_state.clone(), token.clone()));
+        (h, token)
+    });
+    let (tx, rx) = flume::bounded(config.input_queue_size as usize);
+    let qrx = rx.clone();
+    metrics.register_gauge(
+        "edm_input_queue_depth",
+        "frame batches waiting in the input queue",
+        move || qrx.len() as u64,
+    );
+    let workers = minimiser::spawn_workers(
+        config.workers(),
+        config.cryptopan_address_entries as usize,
+        rx,
+        to_collector,
+        shared.clone(),
+        metrics.clone(),
+    )
+    .map_err(ServiceError::Thread)?;
+
+    let ctx = InputContext {
+        tx,
+        metrics: metrics.clone(),
+        max_frame_len: config.max_frame_length as usize,
+        drain: Duration::from_millis(config.shutdown_drain_ms as u64),
+        connections: Arc::new(Semaphore::new(config.input_max_connections as usize)),
+    };
+    let mut input_result = Ok(());
+    if config.input_file.is_empty() {
+        let mut tasks = tokio::task::JoinSet::new();
+        for l in listeners {
+            tracing::info!(listener = %l.describe(), "listening for dnstap");
+            tasks.spawn(l.serve(ctx.clone(), shutdown.clone()));
+        }
+        drop(ctx);
+        while tasks.join_next().await.is_some() {}
+    } else {
+        let path = PathBuf::from(&config.input_file);
+        tracing::info!(file = %path.display(), "reading dnstap capture");
+        let r = tokio::task::spawn_blocking(move || input::read_file(&path, &ctx, FILE_BATCH))
+            .await
+            .map_err(|e| ServiceError::Thread(std::io::Error::other(e)))?;
+        match r {
+            Ok(n) => tracing::info!(frames = n, "capture file read"),
+            Err(e) => input_result = Err(ServiceError::Input(e)),
+        }
+    }
+
+    // Every input sender is gone: workers drain the queue and exit, then the collector flushes.
+    http_state.close_rotation();
+    tokio::task::spawn_blocking(move || {
+        for w in workers {
+            if w.join().is_err() {
+                tracing::error!("minimiser worker panicked");
+            }
+        }
+        collector.join();
+    })
+    .await
+    .map_err(|e| ServiceError::Thread(std::io::Error::other(e)))?;
+
+    if let Some((h, token)) = http_server {
+        token.cancel();
+        let _ = h.await;
+    }
+    input_result?;
+    Ok(summary(&metrics, session_dir))
+}
+
+fn summary(m: &Metrics, session_dir: PathBuf) -> RunSummary {
+    use std::sync::atomic::Ordering::Relaxed;
+    RunSummary {
+        frames: m.input_frames.load(Relaxed),
+        processed: m.processed_dnstap.load(Relaxed),
+        rows_written: m.session_rows_written.load(Relaxed),
+        histogram_updates: m.histogram_updates.load(Relaxed),
+        histogram_rows_written: m.histogram_rows_written.load(Relaxed),
+        dropped: m.worker_drops(),
+        session_disabled: m.session_rows_disabled.load(Relaxed),
+        files: m.parquet_files_written.load(Relaxed),
+        write_errors: m.parquet_write_errors.load(Relaxed),
+        session_dir,
+    }
+}
