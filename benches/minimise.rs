@@ -8,7 +8,7 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use edm::cryptopan::CryptoPan;
 use edm::input::framestream::FileReader;
 use edm::metrics::WorkerCounters;
-use edm::minimiser::WorkerSettings;
+use edm::minimiser::{ListsSnapshot, WorkerSettings};
 use edm::minimiser::core::{WorkerState, minimise};
 
 fn frames() -> Vec<bytes::Bytes> {
@@ -24,6 +24,7 @@ fn bench(c: &mut Criterion) {
     let frames = frames();
     let pan = CryptoPan::new(&[7u8; 32]);
     let settings = WorkerSettings::default();
+    let lists = ListsSnapshot::default();
     let mut g = c.benchmark_group("minimise");
     g.throughput(Throughput::Elements(frames.len() as u64));
     for (name, cache) in [("cached", 1 << 20), ("uncached", 0)] {
@@ -33,7 +34,14 @@ fn bench(c: &mut Criterion) {
             let mut counters = WorkerCounters::default();
             b.iter(|| {
                 for f in &frames {
-                    black_box(minimise(f.clone(), &mut state, &pan, &settings, &mut counters));
+                    black_box(minimise(
+                        f.clone(),
+                        &mut state,
+                        &pan,
+                        &settings,
+                        &lists,
+                        &mut counters,
+                    ));
                 }
             });
         });

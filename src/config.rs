@@ -85,53 +85,317 @@ use Kind::{Bool, Int, Str};
 
 /// Every key edm accepts, in `--help` order.
 pub const KEYS: &[KeySpec] = &[
-    k("input-unix", Str, false, true, "Frame Streams unix socket path to listen on"),
-    k("input-unix-mode", Str, false, true, "file mode of the unix socket, octal (default: from umask)"),
-    k("input-tcp", Str, false, true, "Frame Streams TCP address to listen on (host:port)"),
-    k("input-tls", Str, false, false, "Frame Streams TLS address (not yet supported)"),
-    k("input-tls-cert-file", Str, false, false, "TLS server certificate (PEM)"),
-    k("input-tls-key-file", Str, false, false, "TLS server key (PEM)"),
-    k("input-tls-client-ca-file", Str, false, false, "CA bundle for TLS client certificates"),
-    k("input-file", Str, false, true, "read a .fstrm capture file instead of listening, then exit"),
-    k("input-max-connections", Int, false, true, "maximum concurrent Frame Streams connections (default 1024)"),
-    k("max-frame-length", Int, false, true, "maximum data frame payload in bytes (default 98304)"),
-    k("input-queue-size", Int, false, true, "input queue capacity, in batches of frames (default 1024)"),
-    k("shutdown-drain-ms", Int, false, true, "at shutdown, how long open connections may deliver already-sent frames (default 2000)"),
-    k("cryptopan-key", Str, true, true, "Crypto-PAn passphrase (argon2id-derived key); required"),
-    k("cryptopan-key-salt", Str, true, true, "argon2id salt for the Crypto-PAn key (default edm-kdf-salt-val)"),
-    k("cryptopan-address-entries", Int, false, true, "Crypto-PAn cache entries per worker; 0 disables (default 10000000)"),
-    k("data-dir", Str, false, true, "directory for Parquet output and state (default /var/lib/dnstapir/edm)"),
-    k("disable-session-files", Bool, true, true, "do not write session Parquet files"),
-    k("minimiser-workers", Int, false, true, "minimiser worker threads; 0 or less = number of CPUs (default 1)"),
-    k("metrics-address", Str, false, true, "Prometheus /metrics listen address (default 127.0.0.1:2112); empty disables"),
-    k("well-known-domains-file", Str, true, true, "well-known domains list"),
-    k("ignored-client-ips-file", Str, true, true, "ignored client CIDR list"),
-    k("ignored-question-names-file", Str, true, true, "ignored question name list"),
-    k("histogram-hll-explicit-threshold", Int, false, true, "HLL explicit threshold (default 20)"),
-    k("enable-manual-parquet-rotation", Bool, false, true, "enable POST /debug/rotate-parquet"),
-    k("disable-histogram-sender", Bool, true, false, "do not upload histogram files"),
-    k("disable-mqtt", Bool, false, false, "do not publish new_qname events"),
-    k("disable-mqtt-filequeue", Bool, false, false, "do not queue MQTT messages on disk"),
-    k("pebble-sync", Bool, true, false, "fsync the seen-qname store on insert"),
-    k("qname-seen-entries", Int, false, false, "seen-qname cache entries (default 10000000)"),
-    k("newqname-buffer", Int, false, false, "new_qname event queue capacity (default 1000)"),
-    k("mqtt-signing-key-file", Str, false, false, "JWK for signing new_qname events"),
-    k("mqtt-client-key-file", Str, true, false, "MQTT client key (PEM)"),
-    k("mqtt-client-cert-file", Str, true, false, "MQTT client certificate (PEM)"),
-    k("mqtt-server", Str, false, false, "MQTT broker URL (default 127.0.0.1:8883)"),
+    k(
+        "input-unix",
+        Str,
+        false,
+        true,
+        "Frame Streams unix socket path to listen on",
+    ),
+    k(
+        "input-unix-mode",
+        Str,
+        false,
+        true,
+        "file mode of the unix socket, octal (default: from umask)",
+    ),
+    k(
+        "input-tcp",
+        Str,
+        false,
+        true,
+        "Frame Streams TCP address to listen on (host:port)",
+    ),
+    k(
+        "input-tls",
+        Str,
+        false,
+        false,
+        "Frame Streams TLS address (not yet supported)",
+    ),
+    k(
+        "input-tls-cert-file",
+        Str,
+        false,
+        false,
+        "TLS server certificate (PEM)",
+    ),
+    k(
+        "input-tls-key-file",
+        Str,
+        false,
+        false,
+        "TLS server key (PEM)",
+    ),
+    k(
+        "input-tls-client-ca-file",
+        Str,
+        false,
+        false,
+        "CA bundle for TLS client certificates",
+    ),
+    k(
+        "input-file",
+        Str,
+        false,
+        true,
+        "read a .fstrm capture file instead of listening, then exit",
+    ),
+    k(
+        "input-max-connections",
+        Int,
+        false,
+        true,
+        "maximum concurrent Frame Streams connections (default 1024)",
+    ),
+    k(
+        "max-frame-length",
+        Int,
+        false,
+        true,
+        "maximum data frame payload in bytes (default 98304)",
+    ),
+    k(
+        "input-queue-size",
+        Int,
+        false,
+        true,
+        "input queue capacity, in batches of frames (default 1024)",
+    ),
+    k(
+        "shutdown-drain-ms",
+        Int,
+        false,
+        true,
+        "at shutdown, how long open connections may deliver already-sent frames (default 2000)",
+    ),
+    k(
+        "cryptopan-key",
+        Str,
+        true,
+        true,
+        "Crypto-PAn passphrase (argon2id-derived key); required",
+    ),
+    k(
+        "cryptopan-key-salt",
+        Str,
+        true,
+        true,
+        "argon2id salt for the Crypto-PAn key (default edm-kdf-salt-val)",
+    ),
+    k(
+        "cryptopan-address-entries",
+        Int,
+        false,
+        true,
+        "Crypto-PAn cache entries per worker; 0 disables (default 10000000)",
+    ),
+    k(
+        "data-dir",
+        Str,
+        false,
+        true,
+        "directory for Parquet output and state (default /var/lib/dnstapir/edm)",
+    ),
+    k(
+        "disable-session-files",
+        Bool,
+        true,
+        true,
+        "do not write session Parquet files",
+    ),
+    k(
+        "minimiser-workers",
+        Int,
+        false,
+        true,
+        "minimiser worker threads; 0 or less = number of CPUs (default 1)",
+    ),
+    k(
+        "metrics-address",
+        Str,
+        false,
+        true,
+        "Prometheus /metrics listen address (default 127.0.0.1:2112); empty disables",
+    ),
+    k(
+        "well-known-domains-file",
+        Str,
+        true,
+        true,
+        "well-known domains list",
+    ),
+    k(
+        "ignored-client-ips-file",
+        Str,
+        true,
+        true,
+        "ignored client CIDR list",
+    ),
+    k(
+        "ignored-question-names-file",
+        Str,
+        true,
+        true,
+        "ignored question name list",
+    ),
+    k(
+        "histogram-hll-explicit-threshold",
+        Int,
+        false,
+        true,
+        "HLL explicit threshold (default 20)",
+    ),
+    k(
+        "enable-manual-parquet-rotation",
+        Bool,
+        false,
+        true,
+        "enable POST /debug/rotate-parquet",
+    ),
+    k(
+        "disable-histogram-sender",
+        Bool,
+        true,
+        false,
+        "do not upload histogram files",
+    ),
+    k(
+        "disable-mqtt",
+        Bool,
+        false,
+        false,
+        "do not publish new_qname events",
+    ),
+    k(
+        "disable-mqtt-filequeue",
+        Bool,
+        false,
+        false,
+        "do not queue MQTT messages on disk",
+    ),
+    k(
+        "pebble-sync",
+        Bool,
+        true,
+        false,
+        "fsync the seen-qname store on insert",
+    ),
+    k(
+        "qname-seen-entries",
+        Int,
+        false,
+        false,
+        "seen-qname cache entries (default 10000000)",
+    ),
+    k(
+        "newqname-buffer",
+        Int,
+        false,
+        false,
+        "new_qname event queue capacity (default 1000)",
+    ),
+    k(
+        "mqtt-signing-key-file",
+        Str,
+        false,
+        false,
+        "JWK for signing new_qname events",
+    ),
+    k(
+        "mqtt-client-key-file",
+        Str,
+        true,
+        false,
+        "MQTT client key (PEM)",
+    ),
+    k(
+        "mqtt-client-cert-file",
+        Str,
+        true,
+        false,
+        "MQTT client certificate (PEM)",
+    ),
+    k(
+        "mqtt-server",
+        Str,
+        false,
+        false,
+        "MQTT broker URL (default 127.0.0.1:8883)",
+    ),
     k("mqtt-ca-file", Str, false, false, "MQTT broker CA bundle"),
-    k("mqtt-keepalive", Int, false, false, "MQTT keepalive seconds (default 30)"),
-    k("mqtt-sign-workers", Int, false, false, "signing workers (TOML only in the reference)"),
-    k("http-ca-file", Str, false, false, "histogram sender CA bundle"),
-    k("http-signing-key-file", Str, false, false, "JWK for signing histogram uploads"),
-    k("http-client-key-file", Str, true, false, "histogram sender client key"),
-    k("http-client-cert-file", Str, true, false, "histogram sender client certificate"),
+    k(
+        "mqtt-keepalive",
+        Int,
+        false,
+        false,
+        "MQTT keepalive seconds (default 30)",
+    ),
+    k(
+        "mqtt-sign-workers",
+        Int,
+        false,
+        false,
+        "signing workers (TOML only in the reference)",
+    ),
+    k(
+        "http-ca-file",
+        Str,
+        false,
+        false,
+        "histogram sender CA bundle",
+    ),
+    k(
+        "http-signing-key-file",
+        Str,
+        false,
+        false,
+        "JWK for signing histogram uploads",
+    ),
+    k(
+        "http-client-key-file",
+        Str,
+        true,
+        false,
+        "histogram sender client key",
+    ),
+    k(
+        "http-client-cert-file",
+        Str,
+        true,
+        false,
+        "histogram sender client certificate",
+    ),
     k("http-url", Str, false, false, "histogram receiver base URL"),
     k("debug", Bool, false, true, "debug logging"),
-    k("debug-dnstap-filename", Str, false, false, "append raw frames to this file (sensitive)"),
-    k("debug-enable-blockprofiling", Bool, false, false, "Go runtime profiling (ignored)"),
-    k("debug-enable-mutexprofiling", Bool, false, false, "Go runtime profiling (ignored)"),
-    k("config-file", Str, false, true, "accepted in the file for compatibility; overwritten with the real path"),
+    k(
+        "debug-dnstap-filename",
+        Str,
+        false,
+        false,
+        "append raw frames to this file (sensitive)",
+    ),
+    k(
+        "debug-enable-blockprofiling",
+        Bool,
+        false,
+        false,
+        "Go runtime profiling (ignored)",
+    ),
+    k(
+        "debug-enable-mutexprofiling",
+        Bool,
+        false,
+        false,
+        "Go runtime profiling (ignored)",
+    ),
+    k(
+        "config-file",
+        Str,
+        false,
+        true,
+        "accepted in the file for compatibility; overwritten with the real path",
+    ),
 ];
 
 /// Look up a key's spec.
@@ -571,13 +835,19 @@ impl Config {
         if !self.input_tcp.is_empty() && self.input_tcp.parse::<SocketAddr>().is_err() {
             bad(
                 "input-tcp",
-                format!("{:?} is not an address of the form host:port", self.input_tcp),
+                format!(
+                    "{:?} is not an address of the form host:port",
+                    self.input_tcp
+                ),
             );
         }
         if !self.input_unix_mode.is_empty() && self.unix_mode().is_none() {
             bad(
                 "input-unix-mode",
-                format!("{:?} is not an octal file mode such as 0660", self.input_unix_mode),
+                format!(
+                    "{:?} is not an octal file mode such as 0660",
+                    self.input_unix_mode
+                ),
             );
         }
         if self.cryptopan_key.is_empty() {
@@ -596,10 +866,7 @@ impl Config {
             bad("data-dir", "required".into());
         }
         if !(4..=(16 << 20)).contains(&self.max_frame_length) {
-            bad(
-                "max-frame-length",
-                "must be between 4 and 16777216".into(),
-            );
+            bad("max-frame-length", "must be between 4 and 16777216".into());
         }
         if self.input_queue_size < 1 {
             bad("input-queue-size", "must be >= 1".into());
@@ -610,12 +877,13 @@ impl Config {
         if self.shutdown_drain_ms < 0 {
             bad("shutdown-drain-ms", "must be >= 0".into());
         }
-        if !self.metrics_address.is_empty()
-            && self.metrics_address.parse::<SocketAddr>().is_err()
-        {
+        if !self.metrics_address.is_empty() && self.metrics_address.parse::<SocketAddr>().is_err() {
             bad(
                 "metrics-address",
-                format!("{:?} is not an address of the form host:port", self.metrics_address),
+                format!(
+                    "{:?} is not an address of the form host:port",
+                    self.metrics_address
+                ),
             );
         }
         if !(1..=131_072).contains(&self.histogram_hll_explicit_threshold) {
@@ -647,7 +915,9 @@ impl Config {
             .filter(|k| !k.implemented)
             .filter(|k| self.get(k.name) != defaults.get(k.name))
             .filter(|k| self.get(k.name) != Some(Value::Str(String::new())))
-            .filter(|k| self.get(k.name) != Some(Value::Bool(true)) || !k.name.starts_with("disable-"))
+            .filter(|k| {
+                self.get(k.name) != Some(Value::Bool(true)) || !k.name.starts_with("disable-")
+            })
             .map(|k| k.name)
             .collect()
     }
@@ -739,9 +1009,10 @@ mod tests {
         assert!(cfg.disable_session_files);
         assert_eq!(cfg.workers(), 3);
         cfg.validate().unwrap();
-        assert!(cfg
-            .apply_overrides(&[("minimiser-workers".into(), "x".into())])
-            .is_err());
+        assert!(
+            cfg.apply_overrides(&[("minimiser-workers".into(), "x".into())])
+                .is_err()
+        );
     }
 
     #[test]
@@ -753,7 +1024,11 @@ mod tests {
         assert_eq!(c.minimiser_workers, 1);
         assert_eq!(c.metrics_address, "127.0.0.1:2112");
         for spec in KEYS {
-            assert!(c.get(spec.name).is_some() || spec.name == "config-file", "{}", spec.name);
+            assert!(
+                c.get(spec.name).is_some() || spec.name == "config-file",
+                "{}",
+                spec.name
+            );
         }
     }
 }

@@ -41,7 +41,10 @@ impl HttpState {
 
 async fn metrics(State(s): State<Arc<HttpState>>) -> impl IntoResponse {
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         s.metrics.render(),
     )
 }
@@ -66,13 +69,21 @@ async fn rotate(State(s): State<Arc<HttpState>>, method: Method) -> Response {
     };
     let sent = tokio::task::spawn_blocking(move || tx.send_timeout(msg, ROTATE_TIMEOUT)).await;
     if !matches!(sent, Ok(Ok(()))) {
-        return (StatusCode::GATEWAY_TIMEOUT, "timed out waiting for parquet rotation\n").into_response();
+        return (
+            StatusCode::GATEWAY_TIMEOUT,
+            "timed out waiting for parquet rotation\n",
+        )
+            .into_response();
     }
     match tokio::time::timeout(ROTATE_TIMEOUT, answer).await {
         Ok(Ok(Ok(()))) => (StatusCode::ACCEPTED, "rotation requested\n").into_response(),
         Ok(Ok(Err(e))) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
         Ok(Err(_)) => (StatusCode::SERVICE_UNAVAILABLE, "edm is shutting down\n").into_response(),
-        Err(_) => (StatusCode::GATEWAY_TIMEOUT, "timed out waiting for parquet rotation\n").into_response(),
+        Err(_) => (
+            StatusCode::GATEWAY_TIMEOUT,
+            "timed out waiting for parquet rotation\n",
+        )
+            .into_response(),
     }
 }
 
@@ -86,7 +97,11 @@ pub fn router(state: Arc<HttpState>) -> Router {
 }
 
 /// Serve on `listener` until `shutdown` is cancelled.
-pub async fn serve(listener: tokio::net::TcpListener, state: Arc<HttpState>, shutdown: CancellationToken) {
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: Arc<HttpState>,
+    shutdown: CancellationToken,
+) {
     if let Err(e) = axum::serve(listener, router(state))
         .with_graceful_shutdown(async move { shutdown.cancelled().await })
         .await

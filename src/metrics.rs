@@ -236,10 +236,16 @@ fn render_process(out: &mut String) {
     let cpu = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
     let cpu_s = (cpu(11) + cpu(12)) / ticks;
     let rss_pages = f.get(21).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-    let _ = writeln!(out, "# HELP process_cpu_seconds_total Total user and system CPU time spent in seconds.");
+    let _ = writeln!(
+        out,
+        "# HELP process_cpu_seconds_total Total user and system CPU time spent in seconds."
+    );
     let _ = writeln!(out, "# TYPE process_cpu_seconds_total counter");
     let _ = writeln!(out, "process_cpu_seconds_total {cpu_s}");
-    let _ = writeln!(out, "# HELP process_resident_memory_bytes Resident memory size in bytes.");
+    let _ = writeln!(
+        out,
+        "# HELP process_resident_memory_bytes Resident memory size in bytes."
+    );
     let _ = writeln!(out, "# TYPE process_resident_memory_bytes gauge");
     let _ = writeln!(out, "process_resident_memory_bytes {}", rss_pages * 4096);
 }

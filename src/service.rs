@@ -18,12 +18,12 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 use crate::collector::{Collector, CollectorConfig, parquet_file};
-use crate::http::HttpState;
-use crate::lists::clients::ClientSet;
-use crate::lists::names::{ListError, NameList};
 use crate::config::Config;
 use crate::cryptopan::{CryptoPan, KdfError};
+use crate::http::HttpState;
 use crate::input::{self, InputContext, InputError};
+use crate::lists::clients::ClientSet;
+use crate::lists::names::{ListError, NameList};
 use crate::metrics::Metrics;
 use crate::minimiser::{self, ListsSnapshot, PanSnapshot, Shared, WellKnown, WorkerSettings};
 
@@ -101,7 +101,9 @@ pub struct RunSummary {
 
 /// Where session files go: `<data-dir>/parquet/sessions`.
 pub fn session_dir(config: &Config) -> PathBuf {
-    PathBuf::from(&config.data_dir).join("parquet").join("sessions")
+    PathBuf::from(&config.data_dir)
+        .join("parquet")
+        .join("sessions")
 }
 
 /// Where histogram files go: `<data-dir>/parquet/histograms/outbox`.
@@ -127,18 +129,25 @@ pub fn load_lists(config: &Config, generation: u64) -> Result<ListsSnapshot, Ser
         if l.is_empty() {
             return Err(ServiceError::EmptyWellKnown(path));
         }
-        Some(Arc::new(WellKnown { generation, list: l }))
+        Some(Arc::new(WellKnown {
+            generation,
+            list: l,
+        }))
     };
     let ignored_names = if config.ignored_question_names_file.is_empty() {
         None
     } else {
-        Some(NameList::load(config.ignored_question_names_file.as_ref()).map_err(list("ignored-question-names-file"))?)
-            .filter(|l| !l.is_empty())
+        Some(
+            NameList::load(config.ignored_question_names_file.as_ref())
+                .map_err(list("ignored-question-names-file"))?,
+        )
+        .filter(|l| !l.is_empty())
     };
     let ignored_clients = if config.ignored_client_ips_file.is_empty() {
         None
     } else {
-        ClientSet::load(config.ignored_client_ips_file.as_ref()).map_err(list("ignored-client-ips-file"))?
+        ClientSet::load(config.ignored_client_ips_file.as_ref())
+            .map_err(list("ignored-client-ips-file"))?
     };
     Ok(ListsSnapshot {
         ignored_clients,
@@ -166,7 +175,10 @@ pub async fn run_with_metrics(
     metrics: Arc<Metrics>,
 ) -> Result<RunSummary, ServiceError> {
     for k in config.unimplemented_keys_in_use() {
-        tracing::warn!(config_key = k, "configuration key is accepted but not acted on by this version of edm");
+        tracing::warn!(
+            config_key = k,
+            "configuration key is accepted but not acted on by this version of edm"
+        );
     }
     let session_dir = session_dir(&config);
     let histogram_dir = histogram_dir(&config);
@@ -187,7 +199,10 @@ pub async fn run_with_metrics(
         .map_err(|e| ServiceError::Thread(std::io::Error::other(e)))??;
     let well_known = lists.well_known.clone();
 
-    let (key, salt) = (config.cryptopan_key.clone(), config.cryptopan_key_salt.clone());
+    let (key, salt) = (
+        config.cryptopan_key.clone(),
+        config.cryptopan_key_salt.clone(),
+    );
     let pan = tokio::task::spawn_blocking(move || CryptoPan::from_passphrase(&key, &salt))
         .await
         .map_err(|e| ServiceError::Thread(std::io::Error::other(e)))?
@@ -203,7 +218,10 @@ pub async fn run_with_metrics(
     // Bind everything before starting threads, so startup errors are immediate.
     let mut listeners = Vec::new();
     if !config.input_unix.is_empty() {
-        listeners.push(input::bind_unix(config.input_unix.as_ref(), config.unix_mode())?);
+        listeners.push(input::bind_unix(
+            config.input_unix.as_ref(),
+            config.unix_mode(),
+        )?);
     }
     if !config.input_tcp.is_empty() {
         listeners.push(input::bind_tcp(&config.input_tcp).await?);

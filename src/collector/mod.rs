@@ -312,7 +312,9 @@ impl State {
             self.lists.retain(|g, _| *g == newest);
         }
         if unnamed > 0 {
-            return Err(format!("{unnamed} histogram rows refer to an unknown well-known list"));
+            return Err(format!(
+                "{unnamed} histogram rows refer to an unknown well-known list"
+            ));
         }
         if by_name.is_empty() {
             return Ok(());
@@ -344,13 +346,26 @@ impl State {
 fn run_writer(rx: &Receiver<WriteJob>, metrics: &Metrics) {
     for job in rx {
         let (written_rows, failed_rows): (&AtomicU64, &AtomicU64) = match job.kind {
-            Kind::Session => (&metrics.session_rows_written, &metrics.session_rows_write_failed),
-            Kind::Histogram => (&metrics.histogram_rows_written, &metrics.histogram_rows_write_failed),
+            Kind::Session => (
+                &metrics.session_rows_written,
+                &metrics.session_rows_write_failed,
+            ),
+            Kind::Histogram => (
+                &metrics.histogram_rows_written,
+                &metrics.histogram_rows_write_failed,
+            ),
         };
-        match parquet_file::write_parquet_atomic(&job.dir, &job.name, job.schema.clone(), &job.batches) {
+        match parquet_file::write_parquet_atomic(
+            &job.dir,
+            &job.name,
+            job.schema.clone(),
+            &job.batches,
+        ) {
             Ok(written) => {
                 metrics.parquet_files_written.fetch_add(1, Relaxed);
-                metrics.parquet_bytes_written.fetch_add(written.bytes, Relaxed);
+                metrics
+                    .parquet_bytes_written
+                    .fetch_add(written.bytes, Relaxed);
                 written_rows.fetch_add(job.rows, Relaxed);
                 tracing::info!(file = %written.path.display(), rows = job.rows, bytes = written.bytes, "wrote parquet file");
             }

@@ -160,10 +160,22 @@ mod tests {
     #[test]
     fn counter_mapping_matches_reference() {
         // NXDOMAIN + MX, SERVFAIL + AAAA, REFUSED + NS, NOERROR + SRV, CHAOS.
-        assert_eq!((rcode_counter(3), qtype_counter(15, 1)), (counter::NX, counter::MX));
-        assert_eq!((rcode_counter(2), qtype_counter(28, 1)), (counter::FAIL, counter::AAAA));
-        assert_eq!((rcode_counter(5), qtype_counter(2, 1)), (counter::OTHER_RCODE, counter::NS));
-        assert_eq!((rcode_counter(0), qtype_counter(33, 1)), (counter::OK, counter::OTHER_TYPE));
+        assert_eq!(
+            (rcode_counter(3), qtype_counter(15, 1)),
+            (counter::NX, counter::MX)
+        );
+        assert_eq!(
+            (rcode_counter(2), qtype_counter(28, 1)),
+            (counter::FAIL, counter::AAAA)
+        );
+        assert_eq!(
+            (rcode_counter(5), qtype_counter(2, 1)),
+            (counter::OTHER_RCODE, counter::NS)
+        );
+        assert_eq!(
+            (rcode_counter(0), qtype_counter(33, 1)),
+            (counter::OK, counter::OTHER_TYPE)
+        );
         assert_eq!(qtype_counter(1, 3), counter::NON_IN);
         assert_eq!(rcode_counter(16), counter::OTHER_RCODE);
     }

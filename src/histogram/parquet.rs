@@ -86,10 +86,16 @@ pub fn entry_labels(name: &str) -> Vec<String> {
 ///
 /// # Errors
 /// Arrow rejected the arrays (a bug: the schema is fixed).
-pub fn histogram_batch(start_us: i64, rows: &[(String, DomainCounts)]) -> Result<RecordBatch, ArrowError> {
+pub fn histogram_batch(
+    start_us: i64,
+    rows: &[(String, DomainCounts)],
+) -> Result<RecordBatch, ArrowError> {
     let n = rows.len();
-    let mut labels: Vec<StringBuilder> = (0..10).map(|_| StringBuilder::with_capacity(n, n * 8)).collect();
-    let mut counters: Vec<UInt64Builder> = (0..13).map(|_| UInt64Builder::with_capacity(n)).collect();
+    let mut labels: Vec<StringBuilder> = (0..10)
+        .map(|_| StringBuilder::with_capacity(n, n * 8))
+        .collect();
+    let mut counters: Vec<UInt64Builder> =
+        (0..13).map(|_| UInt64Builder::with_capacity(n)).collect();
     let mut hll4 = BinaryBuilder::with_capacity(n, 0);
     let mut hll6 = BinaryBuilder::with_capacity(n, 0);
     for (name, c) in rows {
@@ -110,7 +116,11 @@ pub fn histogram_batch(start_us: i64, rows: &[(String, DomainCounts)]) -> Result
         TimestampMicrosecondArray::from(vec![start_us; n]).with_timezone("UTC"),
     )];
     columns.extend(labels.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
-    columns.extend(counters.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
+    columns.extend(
+        counters
+            .iter_mut()
+            .map(|b| Arc::new(b.finish()) as ArrayRef),
+    );
     columns.push(Arc::new(hll4.finish()));
     columns.push(Arc::new(hll6.finish()));
     RecordBatch::try_new(histogram_schema(), columns)

@@ -236,7 +236,12 @@ pub enum Stream {
     Tcp(tokio::net::TcpStream),
 }
 
-async fn serve_stream(stream: Stream, peer: String, ctx: InputContext, shutdown: CancellationToken) {
+async fn serve_stream(
+    stream: Stream,
+    peer: String,
+    ctx: InputContext,
+    shutdown: CancellationToken,
+) {
     match stream {
         Stream::Unix(s) => serve_connection(s, &peer, &ctx, &shutdown).await,
         Stream::Tcp(s) => serve_connection(s, &peer, &ctx, &shutdown).await,
@@ -277,7 +282,11 @@ pub async fn serve_connection<S>(
         Ok(pending) if *pending == 0 => tracing::debug!(frames, "connection closed"),
         Ok(pending) => {
             m.input_truncated_bytes.fetch_add(*pending as u64, Relaxed);
-            tracing::warn!(frames, pending_bytes = pending, "connection ended inside a frame; partial frame discarded");
+            tracing::warn!(
+                frames,
+                pending_bytes = pending,
+                "connection ended inside a frame; partial frame discarded"
+            );
         }
         Err(e) => {
             m.input_connection_errors.fetch_add(1, Relaxed);
@@ -372,7 +381,9 @@ where
         // Frames decoded before an error are still delivered: they were received intact.
         if !batch.is_empty() {
             *frames += batch.len() as u64;
-            ctx.metrics.input_frames.fetch_add(batch.len() as u64, Relaxed);
+            ctx.metrics
+                .input_frames
+                .fetch_add(batch.len() as u64, Relaxed);
             ctx.metrics.input_bytes.fetch_add(bytes, Relaxed);
             ctx.tx
                 .send_async(batch)
@@ -398,19 +409,26 @@ pub fn read_file(path: &Path, ctx: &InputContext, batch_size: usize) -> Result<u
         path: path.to_path_buf(),
         source,
     })?;
-    let reader = framestream::FileReader::new(std::io::BufReader::with_capacity(1 << 20, file), ctx.max_frame_len)
-        .map_err(|source| InputError::File {
-            path: path.to_path_buf(),
-            source,
-        })?;
+    let reader = framestream::FileReader::new(
+        std::io::BufReader::with_capacity(1 << 20, file),
+        ctx.max_frame_len,
+    )
+    .map_err(|source| InputError::File {
+        path: path.to_path_buf(),
+        source,
+    })?;
     let mut total = 0u64;
     let mut batch = Vec::with_capacity(batch_size);
     let mut bytes = 0u64;
     let flush = |batch: &mut Batch, bytes: &mut u64| {
-        ctx.metrics.input_frames.fetch_add(batch.len() as u64, Relaxed);
+        ctx.metrics
+            .input_frames
+            .fetch_add(batch.len() as u64, Relaxed);
         ctx.metrics.input_bytes.fetch_add(*bytes, Relaxed);
         *bytes = 0;
-        ctx.tx.send(std::mem::replace(batch, Vec::with_capacity(batch_size))).is_ok()
+        ctx.tx
+            .send(std::mem::replace(batch, Vec::with_capacity(batch_size)))
+            .is_ok()
     };
     let mut result = Ok(());
     for frame in reader {

@@ -1,9 +1,346 @@
-//! STUB
-#![allow(missing_docs, clippy::all, unused)]
-use std::path::Path;
-#[derive(Debug, thiserror::Error)] pub enum ListError { #[error("x")] X }
-#[derive(Debug)] pub struct NameList;
-pub struct Match { pub index: u32, pub suffix: bool }
-impl NameList { pub fn load(p: &Path) -> Result<Self, ListError> { Ok(NameList) } pub fn is_empty(&self) -> bool { true } pub fn lookup(&self, n: &str) -> Option<Match> { None } pub fn name_at(&self, i: u32) -> Option<&str> { None } }
-#[derive(Debug)] pub struct CompileStats;
-pub fn compile(i: &Path, o: &Path) -> Result<CompileStats, ListError> { Ok(CompileStats) }
+//! Name lists as `fst` maps: the well-known-domains list (name → index) and
+//! the ignored-question list.
+//!
+//! Input is plain text (one name per line, `#` comment lines, blank lines
+//! ignored, surrounding whitespace trimmed; a leading `.` means every strict
+//! subdomain), CSV (the last comma-separated field of each line; a first line
+//! without a dot is taken as a header), or a prebuilt `.fst` from
+//! [`compile`]. Names are lowercased and made fully qualified. The index of an
+//! entry is its rank among the sorted names, so [`NameList::name_at`] is the
+//! inverse of [`NameList::lookup`].
+
+use std::path::{Path, PathBuf};
+
+use fst::{Map, MapBuilder, Streamer};
+
+/// Bad lines reported per file.
+const MAX_BAD_LINES: usize = 20;
+
+/// A list could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ListError {
+    /// Reading or writing failed.
+    #[error("{path}: i/o error")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Lines that are not valid entries.
+    #[error("{path}: {}", lines.iter().map(|(n, r)| format!("line {n}: {r}")).collect::<Vec<_>>().join("; "))]
+    BadLines {
+        /// The file.
+        path: PathBuf,
+        /// (line number, reason), the first few.
+        lines: Vec<(usize, String)>,
+    },
+    /// The `.fst` file is corrupt.
+    #[error("{path}: not a valid .fst list")]
+    Fst {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: fst::Error,
+    },
+}
+
+/// A lookup hit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Match {
+    /// Rank of the entry among the sorted entries.
+    pub index: u32,
+    /// Matched through a wildcard (leading-dot) entry.
+    pub suffix: bool,
+}
+
+/// Statistics of a [`compile`] run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CompileStats {
+    /// Distinct entries written.
+    pub names: usize,
+    /// Bytes of the `.fst` file.
+    pub bytes: usize,
+}
+
+/// An immutable name list.
+pub struct NameList {
+    map: Map<Vec<u8>>,
+    /// Entry names by index, for [`NameList::name_at`].
+    names: Vec<Box<str>>,
+}
+
+impl std::fmt::Debug for NameList {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NameList")
+            .field("len", &self.names.len())
+            .finish()
+    }
+}
+
+/// Normalise one entry; `Err` is the reason it is invalid.
+fn normalise(raw: &str) -> Result<String, String> {
+    let mut n = raw.to_ascii_lowercase();
+    if n.chars().any(char::is_whitespace) {
+        return Err("whitespace inside a name".into());
+    }
+    if !n.ends_with('.') {
+        n.push('.');
+    }
+    let body = n.strip_prefix('.').unwrap_or(&n);
+    if body == "." || body.is_empty() {
+        return Err("empty name".into());
+    }
+    let mut wire = 1;
+    for label in body[..body.len() - 1].split('.') {
+        if label.is_empty() {
+            return Err("empty label".into());
+        }
+        if label.len() > 63 {
+            return Err("label longer than 63 octets".into());
+        }
+        wire += label.len() + 1;
+    }
+    if wire > 255 {
+        return Err("name longer than 255 octets".into());
+    }
+    Ok(n)
+}
+
+fn parse_text(path: &Path, text: &str) -> Result<Vec<String>, ListError> {
+    let csv = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
+    let mut names = Vec::new();
+    let mut bad = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let mut l = line.trim();
+        if csv {
+            l = l.rsplit(',').next().unwrap_or("").trim().trim_matches('"');
+            if i == 0 && !l.contains('.') {
+                continue;
+            }
+        }
+        if l.is_empty() || l.starts_with('#') {
+            continue;
+        }
+        match normalise(l) {
+            Ok(n) => names.push(n),
+            Err(r) if bad.len() < MAX_BAD_LINES => bad.push((i + 1, format!("{r}: {l:?}"))),
+            Err(_) => {}
+        }
+    }
+    if bad.is_empty() {
+        Ok(names)
+    } else {
+        Err(ListError::BadLines {
+            path: path.to_path_buf(),
+            lines: bad,
+        })
+    }
+}
+
+fn build_map(mut names: Vec<String>) -> Map<Vec<u8>> {
+    names.sort_unstable();
+    names.dedup();
+    let mut b = MapBuilder::memory();
+    for (i, n) in names.iter().enumerate() {
+        // Sorted and deduplicated: insertion cannot fail.
+        let _ = b.insert(n, i as u64);
+    }
+    Map::new(b.into_inner().unwrap_or_default()).unwrap_or_default()
+}
+
+impl NameList {
+    fn from_map(map: Map<Vec<u8>>) -> Self {
+        let mut names = Vec::with_capacity(map.len());
+        let mut s = map.stream();
+        while let Some((k, _)) = s.next() {
+            names.push(String::from_utf8_lossy(k).into());
+        }
+        Self { map, names }
+    }
+
+    /// Load a text, CSV or `.fst` list.
+    ///
+    /// # Errors
+    /// [`ListError`] naming the file (and lines).
+    pub fn load(path: &Path) -> Result<Self, ListError> {
+        let io = |source| ListError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        if path.extension().is_some_and(|e| e == "fst") {
+            let bytes = std::fs::read(path).map_err(io)?;
+            let map = Map::new(bytes).map_err(|source| ListError::Fst {
+                path: path.to_path_buf(),
+                source,
+            })?;
+            return Ok(Self::from_map(map));
+        }
+        let text = std::fs::read_to_string(path).map_err(io)?;
+        Ok(Self::from_map(build_map(parse_text(path, &text)?)))
+    }
+
+    /// Build from names (tests and tools).
+    ///
+    /// # Errors
+    /// [`ListError::BadLines`] for invalid names.
+    pub fn from_names<I: IntoIterator<Item = S>, S: AsRef<str>>(
+        names: I,
+    ) -> Result<Self, ListError> {
+        let text: Vec<String> = names.into_iter().map(|s| s.as_ref().to_string()).collect();
+        let names = parse_text(Path::new("<memory>"), &text.join("\n"))?;
+        Ok(Self::from_map(build_map(names)))
+    }
+
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    /// True if there are no entries.
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+
+    /// Exact match first, then each suffix from the left with its leading
+    /// dot. Case-insensitive; no allocation (a stack buffer holds the
+    /// lowercased name; names longer than it never match).
+    pub fn lookup(&self, name: &str) -> Option<Match> {
+        let mut buf = [0u8; 1024];
+        let b = name.as_bytes();
+        if b.is_empty() || b.len() > buf.len() {
+            return None;
+        }
+        let lower = &mut buf[..b.len()];
+        for (d, s) in lower.iter_mut().zip(b) {
+            *d = s.to_ascii_lowercase();
+        }
+        if let Some(i) = self.map.get(&*lower) {
+            return Some(Match {
+                index: i as u32,
+                suffix: false,
+            });
+        }
+        let mut escaped = false;
+        for pos in 0..lower.len().saturating_sub(1) {
+            let c = lower[pos];
+            if escaped {
+                escaped = false;
+                continue;
+            }
+            if c == b'\\' {
+                escaped = true;
+            } else if c == b'.' && pos > 0 {
+                if let Some(i) = self.map.get(&lower[pos..]) {
+                    return Some(Match {
+                        index: i as u32,
+                        suffix: true,
+                    });
+                }
+            }
+        }
+        None
+    }
+
+    /// The entry at `index`.
+    pub fn name_at(&self, index: u32) -> Option<&str> {
+        self.names.get(index as usize).map(|s| &**s)
+    }
+
+    /// Iterate entries in index order.
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        self.names.iter().map(|s| &**s)
+    }
+}
+
+/// Compile a text or CSV list into a `.fst` file (tmp + rename).
+///
+/// # Errors
+/// [`ListError`] naming the file.
+pub fn compile(input: &Path, output: &Path) -> Result<CompileStats, ListError> {
+    let text = std::fs::read_to_string(input).map_err(|source| ListError::Io {
+        path: input.to_path_buf(),
+        source,
+    })?;
+    let map = build_map(parse_text(input, &text)?);
+    let names = map.len();
+    let bytes = map.into_fst().into_inner();
+    let tmp = output.with_extension("fst.tmp");
+    let io = |source| ListError::Io {
+        path: output.to_path_buf(),
+        source,
+    };
+    std::fs::write(&tmp, &bytes).map_err(io)?;
+    std::fs::rename(&tmp, output).map_err(io)?;
+    Ok(CompileStats {
+        names,
+        bytes: bytes.len(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reference_suffix_scenarios() {
+        let l = NameList::from_names(["example.com.", ".example.net."]).unwrap();
+        for n in ["example.com.", "eXample.com."] {
+            assert_eq!(l.lookup(n).map(|m| m.suffix), Some(false), "{n}");
+        }
+        for n in [
+            "www.example.net.",
+            "wWw.eXample.net.",
+            "example.www.example.net.",
+        ] {
+            assert_eq!(l.lookup(n).map(|m| m.suffix), Some(true), "{n}");
+        }
+        for n in ["www.example.com.", "example.net.", "."] {
+            assert!(l.lookup(n).is_none(), "{n}");
+        }
+        let m = l.lookup("www.example.net.").unwrap();
+        assert_eq!(l.name_at(m.index), Some(".example.net."));
+        assert_eq!(
+            l.name_at(l.lookup("example.com.").unwrap().index),
+            Some("example.com.")
+        );
+    }
+
+    #[test]
+    fn bad_lines_are_reported_with_numbers() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("l.txt");
+        std::fs::write(&p, "# c\n\nok.example\na..b\nfine\nhas space.x\n").unwrap();
+        let e = NameList::load(&p).unwrap_err().to_string();
+        assert!(
+            e.contains("line 4") && e.contains("line 6") && e.contains("l.txt"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn csv_and_fst_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let csv = dir.path().join("top.csv");
+        std::fs::write(&csv, "rank,domain\n1,Google.com\n2,.github.com\n").unwrap();
+        let out = dir.path().join("top.fst");
+        let stats = compile(&csv, &out).unwrap();
+        assert_eq!(stats.names, 2);
+        let l = NameList::load(&out).unwrap();
+        assert!(l.lookup("google.com.").is_some());
+        assert!(l.lookup("api.github.com.").unwrap().suffix);
+        let e = NameList::load(&dir.path().join("missing.txt")).unwrap_err();
+        assert!(e.to_string().contains("missing.txt"));
+    }
+
+    #[test]
+    fn escaped_dot_is_not_a_boundary() {
+        let l = NameList::from_names([".b.example."]).unwrap();
+        assert!(l.lookup("a.b.example.").is_some());
+        assert!(l.lookup("a\\.b.example.").is_none());
+    }
+}

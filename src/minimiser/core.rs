@@ -11,11 +11,11 @@ use bytes::Bytes;
 use lru::LruCache;
 
 use crate::collector::session::{AddrColumns, Labels, SessionRow};
-use crate::histogram::{self, HistogramUpdate};
-use crate::lists::clients::ClientMatch;
 use crate::cryptopan::{CryptoPan, Pseudonym};
 use crate::dns;
 use crate::dnstap::{self, Dnstap};
+use crate::histogram::{self, HistogramUpdate};
+use crate::lists::clients::ClientMatch;
 use crate::metrics::WorkerCounters;
 
 use super::{ListsSnapshot, WorkerSettings};
@@ -134,7 +134,10 @@ pub fn minimise(
         c.parse_error += 1;
         return Outcome::Dropped;
     };
-    if !msg.message_type().is_some_and(dnstap::MessageType::is_response) {
+    if !msg
+        .message_type()
+        .is_some_and(dnstap::MessageType::is_response)
+    {
         c.query_skipped += 1;
         return Outcome::Dropped;
     }
@@ -262,7 +265,9 @@ fn port(p: u32) -> u16 {
 /// Map a pseudonym to the session address columns (reference §7).
 fn addr_columns(family: i32, p: Option<Pseudonym>) -> AddrColumns {
     match (family, p) {
-        (dnstap::SOCKET_FAMILY_INET, Some(Pseudonym::V4(b))) => AddrColumns::V4(u32::from_be_bytes(b)),
+        (dnstap::SOCKET_FAMILY_INET, Some(Pseudonym::V4(b))) => {
+            AddrColumns::V4(u32::from_be_bytes(b))
+        }
         (dnstap::SOCKET_FAMILY_INET6, Some(Pseudonym::V6(b))) => {
             let v = u128::from_be_bytes(b);
             AddrColumns::V6 {
@@ -284,6 +289,14 @@ mod tests;
 
 /// Session labels of question[0] (reference §6 label rules).
 fn labels_of(qname: &str) -> Labels {
-    let _ = qname;
-    Labels::default()
+    let mut ranges = [None; 10];
+    let split = dns::split_labels(qname, &mut ranges);
+    let mut labels = Labels {
+        label9_overflow: split.label9_overflow,
+        ..Labels::default()
+    };
+    for (dst, src) in labels.parts.iter_mut().zip(ranges) {
+        *dst = src.and_then(|(a, b)| Some((u16::try_from(a).ok()?, u16::try_from(b).ok()?)));
+    }
+    labels
 }

@@ -115,7 +115,14 @@ fn run_worker(
         let mut rows = Vec::new();
         let mut updates = Vec::new();
         for frame in batch {
-            match core::minimise(frame, &mut state, &pan.pan, &settings, &lists, &mut counters) {
+            match core::minimise(
+                frame,
+                &mut state,
+                &pan.pan,
+                &settings,
+                &lists,
+                &mut counters,
+            ) {
                 core::Outcome::Session(row) => rows.push(*row),
                 core::Outcome::Histogram(u) => updates.push(u),
                 core::Outcome::SessionDisabled | core::Outcome::Dropped => {}
