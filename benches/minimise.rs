@@ -8,8 +8,8 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use edm::cryptopan::CryptoPan;
 use edm::input::framestream::FileReader;
 use edm::metrics::WorkerCounters;
-use edm::minimiser::{ListsSnapshot, WorkerSettings};
 use edm::minimiser::core::{WorkerState, minimise};
+use edm::minimiser::{ListsSnapshot, WorkerSettings};
 
 fn frames() -> Vec<bytes::Bytes> {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/sample.fstrm");
