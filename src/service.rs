@@ -260,6 +260,9 @@ pub async fn run_with_metrics(
         rotation_enabled: config.enable_manual_parquet_rotation,
     });
     let http_server = http_listener.map(|l| {
+        if let Ok(addr) = l.local_addr() {
+            tracing::info!(%addr, "serving metrics");
+        }
         let token = CancellationToken::new();
         let h = tokio::spawn(crate::http::serve(l, http_state.clone(), token.clone()));
         (h, token)
