@@ -455,6 +455,9 @@ fn join(p: &[Problem]) -> String {
         .join("; ")
 }
 
+/// A leniently parsed file: the config, its problems, and each key's line.
+type Parsed = (Config, Vec<Problem>, Vec<(String, usize)>);
+
 /// Validated configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[allow(missing_docs)] // each field is the key of the same name in [`KEYS`]
@@ -678,6 +681,24 @@ impl Config {
     /// # Errors
     /// [`ConfigError::Invalid`] listing every problem.
     pub fn from_toml(text: &str, origin: Option<&Path>) -> Result<Self, ConfigError> {
+        let (cfg, problems, _) = Self::parse_lenient(text, origin)?;
+        if problems.is_empty() {
+            Ok(cfg)
+        } else {
+            Err(ConfigError::Invalid {
+                origin: origin.map(Path::to_path_buf),
+                problems,
+            })
+        }
+    }
+
+    /// Parse over the defaults, keeping going past bad keys: returns the
+    /// config (bad keys left at their defaults), every problem, and the line
+    /// of each key. Only a TOML syntax error stops parsing.
+    fn parse_lenient(
+        text: &str,
+        origin: Option<&Path>,
+    ) -> Result<Parsed, ConfigError> {
         let invalid = |problems| ConfigError::Invalid {
             origin: origin.map(Path::to_path_buf),
             problems,
@@ -691,11 +712,15 @@ impl Config {
         })?;
         let mut cfg = Self::default();
         let mut problems = Vec::new();
+        let mut lines = Vec::new();
         for (name, item) in doc.iter() {
             let line = doc
                 .get_key_value(name)
                 .and_then(|(k, _)| k.span())
                 .map(|s| line_of(text, s.start));
+            if let Some(l) = line {
+                lines.push((name.to_string(), l));
+            }
             let problem = |message: String| Problem {
                 key: Some(name.to_string()),
                 line,
@@ -722,11 +747,55 @@ impl Config {
                 problems.push(problem(e));
             }
         }
+        cfg.config_file = origin.map(Path::to_path_buf);
+        Ok((cfg, problems, lines))
+    }
+
+    /// Everything `edm run` does to get its configuration: read the file
+    /// (if any), apply the command-line overrides, validate. Every problem
+    /// — unknown keys, bad values, broken rules between keys — is reported
+    /// in one error, with the line of the key in the file where there is one.
+    ///
+    /// # Errors
+    /// [`ConfigError::Read`] naming the file, or [`ConfigError::Invalid`].
+    pub fn resolve(
+        path: Option<&Path>,
+        overrides: &[(String, String)],
+    ) -> Result<Self, ConfigError> {
+        let (mut cfg, mut problems, lines) = match path {
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
+                    path: p.to_path_buf(),
+                    source,
+                })?;
+                Self::parse_lenient(&text, Some(p))?
+            }
+            None => (Self::default(), Vec::new(), Vec::new()),
+        };
+        let overridden = |k: &str| overrides.iter().any(|(o, _)| o == k);
+        // A flag replaces the file's value, and with it the file's problem.
+        problems.retain(|p| p.key.as_deref().is_none_or(|k| !overridden(k)));
+        if let Err(ConfigError::Invalid { problems: p, .. }) = cfg.apply_overrides(overrides) {
+            problems.extend(p);
+        }
+        let already: Vec<String> = problems.iter().filter_map(|p| p.key.clone()).collect();
+        for mut p in cfg.problems() {
+            let key = p.key.clone().unwrap_or_default();
+            if already.contains(&key) || already.contains(&format!("--{key}")) {
+                continue;
+            }
+            if !overridden(&key) {
+                p.line = lines.iter().find(|(k, _)| *k == key).map(|(_, l)| *l);
+            }
+            problems.push(p);
+        }
         if problems.is_empty() {
-            cfg.config_file = origin.map(Path::to_path_buf);
             Ok(cfg)
         } else {
-            Err(invalid(problems))
+            Err(ConfigError::Invalid {
+                origin: path.map(Path::to_path_buf),
+                problems,
+            })
         }
     }
 
@@ -800,6 +869,19 @@ impl Config {
     /// # Errors
     /// [`ConfigError::Invalid`] listing every violation.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        let problems = self.problems();
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError::Invalid {
+                origin: self.config_file.clone(),
+                problems,
+            })
+        }
+    }
+
+    /// Every rule [`Config::validate`] checks that this config breaks.
+    fn problems(&self) -> Vec<Problem> {
         let mut problems = Vec::new();
         let mut bad = |key: &str, message: String| {
             problems.push(Problem {
@@ -898,14 +980,7 @@ impl Config {
         if !(0..=65535).contains(&self.mqtt_keepalive) {
             bad("mqtt-keepalive", "must be between 0 and 65535".into());
         }
-        if problems.is_empty() {
-            Ok(())
-        } else {
-            Err(ConfigError::Invalid {
-                origin: self.config_file.clone(),
-                problems,
-            })
-        }
+        problems
     }
 
     /// Keys set to a non-default value that this version does not act on yet.

@@ -15,7 +15,7 @@ fn main() -> ExitCode {
         _ => return ExitCode::FAILURE,
     };
     let (path, overrides) = edm::cli::run_args(sub);
-    let config = match load(path.as_deref(), &overrides) {
+    let config = match Config::resolve(path.as_deref(), &overrides) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("edm: {}", Chain(&e));
@@ -69,7 +69,7 @@ fn main() -> ExitCode {
             }
         }
         Err(e) => {
-            tracing::error!(error = %Chain(&e), "edm failed");
+            // One line on stderr, also when logs go elsewhere.
             eprintln!("edm: {}", Chain(&e));
             ExitCode::FAILURE
         }
@@ -99,19 +99,6 @@ fn compile(sub: &clap::ArgMatches) -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-fn load(
-    path: Option<&std::path::Path>,
-    overrides: &[(String, String)],
-) -> Result<Config, edm::config::ConfigError> {
-    let mut config = match path {
-        Some(p) => Config::load(p)?,
-        None => Config::default(),
-    };
-    config.apply_overrides(overrides)?;
-    config.validate()?;
-    Ok(config)
 }
 
 fn init_tracing(debug: bool) {

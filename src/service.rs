@@ -215,7 +215,15 @@ pub async fn run_with_metrics(
         lists: ArcSwap::from_pointee(lists),
     });
 
-    // Bind everything before starting threads, so startup errors are immediate.
+    // Open and bind everything before starting threads, so startup errors are immediate.
+    if !config.input_file.is_empty() {
+        std::fs::File::open(&config.input_file).map_err(|source| {
+            ServiceError::Input(input::InputError::Open {
+                path: PathBuf::from(&config.input_file),
+                source,
+            })
+        })?;
+    }
     let mut listeners = Vec::new();
     if !config.input_unix.is_empty() {
         listeners.push(input::bind_unix(
