@@ -695,10 +695,7 @@ impl Config {
     /// Parse over the defaults, keeping going past bad keys: returns the
     /// config (bad keys left at their defaults), every problem, and the line
     /// of each key. Only a TOML syntax error stops parsing.
-    fn parse_lenient(
-        text: &str,
-        origin: Option<&Path>,
-    ) -> Result<Parsed, ConfigError> {
+    fn parse_lenient(text: &str, origin: Option<&Path>) -> Result<Parsed, ConfigError> {
         let invalid = |problems| ConfigError::Invalid {
             origin: origin.map(Path::to_path_buf),
             problems,

@@ -266,6 +266,7 @@ pub async fn run_with_metrics(
                 .then(|| to_collector.clone()),
         ),
         rotation_enabled: config.enable_manual_parquet_rotation,
+        rotate_timeout: crate::http::ROTATE_TIMEOUT,
     });
     let http_server = http_listener.map(|l| {
         if let Ok(addr) = l.local_addr() {

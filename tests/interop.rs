@@ -128,6 +128,11 @@ fn golang_dnstap_unix() {
 #[test]
 fn golang_dnstap_tcp() {
     replay("golang_dnstap_tcp", "dnstap", Via::Tcp, |edm| {
-        vec!["-r".into(), sample(), "-T".into(), edm.tcp.unwrap().to_string()]
+        vec![
+            "-r".into(),
+            sample(),
+            "-T".into(),
+            edm.tcp.unwrap().to_string(),
+        ]
     });
 }
