@@ -34,4 +34,5 @@ pub mod input;
 pub mod lists;
 pub mod metrics;
 pub mod minimiser;
+pub mod reload;
 pub mod service;

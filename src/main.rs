@@ -37,7 +37,7 @@ fn main() -> ExitCode {
     let token = CancellationToken::new();
     let result = rt.block_on(async {
         tokio::spawn(signals(token.clone()));
-        edm::service::run(config, token).await
+        edm::service::run(config, overrides, token).await
     });
     match result {
         Ok(s) => {

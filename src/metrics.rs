@@ -16,6 +16,8 @@ macro_rules! metrics {
         #[derive(Debug, Default)]
         pub struct Metrics {
             $( $(#[$doc])* pub $field: AtomicU64, )*
+            /// Failed reloads per part, in [`RELOAD_PARTS`] order.
+            pub reload_failures: [AtomicU64; 5],
             gauges: Mutex<Vec<Gauge>>,
         }
 
@@ -98,7 +100,20 @@ metrics! {
     input_truncated_bytes: "counter", "edm_input_truncated_bytes_total", "bytes of incomplete frames discarded when a connection ended";
     /// Mid-stream control frames ignored.
     input_control_ignored: "counter", "edm_input_control_frames_ignored_total", "mid-stream Frame Streams control frames ignored";
+    /// Reloads that completed with every part loaded.
+    reloads: "counter", "edm_reloads_total", "reloads (SIGHUP or file change) that completed with every part loaded";
+    /// Unix time of the last fully successful reload (or of startup).
+    reload_last_success: "gauge", "edm_reload_last_success_timestamp_seconds", "Unix time of the last fully successful reload, or of startup";
 }
+
+/// Parts of a reload that can fail on their own (`edm_reload_failures_total{part}`).
+pub const RELOAD_PARTS: [&str; 5] = [
+    "config",
+    "cryptopan",
+    "well-known-domains",
+    "ignored-question-names",
+    "ignored-client-ips",
+];
 
 /// A gauge sampled at render time, e.g. a queue depth.
 struct Gauge {
@@ -128,6 +143,13 @@ impl Metrics {
                 help,
                 value: Box::new(value),
             });
+        }
+    }
+
+    /// Count a failed reload of `part` (one of [`RELOAD_PARTS`]).
+    pub fn reload_failed(&self, part: &str) {
+        if let Some(i) = RELOAD_PARTS.iter().position(|p| *p == part) {
+            self.reload_failures[i].fetch_add(1, Relaxed);
         }
     }
 
@@ -169,6 +191,18 @@ impl Metrics {
             env!("CARGO_PKG_VERSION")
         );
         self.render_fixed(&mut out);
+        let _ = writeln!(
+            out,
+            "# HELP edm_reload_failures_total reloads in which a part failed to load (the previous one stays in force)"
+        );
+        let _ = writeln!(out, "# TYPE edm_reload_failures_total counter");
+        for (part, n) in RELOAD_PARTS.iter().zip(&self.reload_failures) {
+            let _ = writeln!(
+                out,
+                "edm_reload_failures_total{{part=\"{part}\"}} {}",
+                n.load(Relaxed)
+            );
+        }
         if let Ok(g) = self.gauges.lock() {
             for g in g.iter() {
                 let _ = writeln!(out, "# HELP {} {}", g.name, g.help);

@@ -22,10 +22,9 @@ use crate::config::Config;
 use crate::cryptopan::{CryptoPan, KdfError};
 use crate::http::HttpState;
 use crate::input::{self, InputContext, InputError};
-use crate::lists::clients::ClientSet;
-use crate::lists::names::{ListError, NameList};
 use crate::metrics::Metrics;
-use crate::minimiser::{self, ListsSnapshot, PanSnapshot, Shared, WellKnown, WorkerSettings};
+use crate::minimiser::{self, ListsSnapshot, PanSnapshot, Shared, WorkerSettings};
+use crate::reload::{self, Reloader};
 
 /// Frames per batch when reading a capture file.
 const FILE_BATCH: usize = 256;
@@ -46,17 +45,8 @@ pub enum ServiceError {
         source: std::io::Error,
     },
     /// A list file could not be loaded.
-    #[error("cannot load {key}")]
-    List {
-        /// The configuration key naming the file.
-        key: &'static str,
-        /// Why.
-        #[source]
-        source: ListError,
-    },
-    /// The well-known list is empty.
-    #[error("well-known-domains-file {0} contains no names")]
-    EmptyWellKnown(PathBuf),
+    #[error(transparent)]
+    List(#[from] reload::LoadError),
     /// An input failed.
     #[error(transparent)]
     Input(#[from] InputError),
@@ -120,39 +110,10 @@ pub fn histogram_dir(config: &Config) -> PathBuf {
 /// # Errors
 /// [`ServiceError::List`] naming the key; the source names file and line.
 pub fn load_lists(config: &Config, generation: u64) -> Result<ListsSnapshot, ServiceError> {
-    let list = |key: &'static str| move |source| ServiceError::List { key, source };
-    let well_known = if config.well_known_domains_file.is_empty() {
-        None
-    } else {
-        let path = PathBuf::from(&config.well_known_domains_file);
-        let l = NameList::load(&path).map_err(list("well-known-domains-file"))?;
-        if l.is_empty() {
-            return Err(ServiceError::EmptyWellKnown(path));
-        }
-        Some(Arc::new(WellKnown {
-            generation,
-            list: l,
-        }))
-    };
-    let ignored_names = if config.ignored_question_names_file.is_empty() {
-        None
-    } else {
-        Some(
-            NameList::load(config.ignored_question_names_file.as_ref())
-                .map_err(list("ignored-question-names-file"))?,
-        )
-        .filter(|l| !l.is_empty())
-    };
-    let ignored_clients = if config.ignored_client_ips_file.is_empty() {
-        None
-    } else {
-        ClientSet::load(config.ignored_client_ips_file.as_ref())
-            .map_err(list("ignored-client-ips-file"))?
-    };
     Ok(ListsSnapshot {
-        ignored_clients,
-        ignored_names,
-        well_known,
+        well_known: reload::load_well_known(&config.well_known_domains_file, generation)?,
+        ignored_names: reload::load_ignored_names(&config.ignored_question_names_file)?,
+        ignored_clients: reload::load_ignored_clients(&config.ignored_client_ips_file)?,
     })
 }
 
@@ -161,16 +122,23 @@ pub fn load_lists(config: &Config, generation: u64) -> Result<ListsSnapshot, Ser
 /// # Errors
 /// [`ServiceError`] for anything that prevents starting; an input file that
 /// fails part-way is reported after everything read so far was written.
-pub async fn run(config: Config, shutdown: CancellationToken) -> Result<RunSummary, ServiceError> {
-    run_with_metrics(config, shutdown, Arc::new(Metrics::default())).await
+pub async fn run(
+    config: Config,
+    overrides: Vec<(String, String)>,
+    shutdown: CancellationToken,
+) -> Result<RunSummary, ServiceError> {
+    run_with_metrics(config, overrides, shutdown, Arc::new(Metrics::default())).await
 }
 
 /// [`run`] with a caller-provided metrics registry (tests read it).
+/// `overrides` are the command-line settings, re-applied over the config
+/// file (`config.config_file`) at every reload.
 ///
 /// # Errors
 /// As [`run`].
 pub async fn run_with_metrics(
     config: Config,
+    overrides: Vec<(String, String)>,
     shutdown: CancellationToken,
     metrics: Arc<Metrics>,
 ) -> Result<RunSummary, ServiceError> {
@@ -276,6 +244,7 @@ pub async fn run_with_metrics(
         let h = tokio::spawn(crate::http::serve(l, http_state.clone(), token.clone()));
         (h, token)
     });
+    let to_collector_reload = to_collector.clone();
     let (tx, rx) = flume::bounded(config.input_queue_size as usize);
     let qrx = rx.clone();
     metrics.register_gauge(
@@ -292,6 +261,20 @@ pub async fn run_with_metrics(
         metrics.clone(),
     )
     .map_err(ServiceError::Thread)?;
+
+    // Reload triggers (SIGHUP, file changes) while listening; not for a capture file.
+    let reload_task = config.input_file.is_empty().then(|| {
+        let reloader = Reloader::new(
+            config.clone(),
+            config.config_file.clone(),
+            overrides,
+            shared.clone(),
+            to_collector_reload,
+            metrics.clone(),
+        );
+        let token = CancellationToken::new();
+        (tokio::spawn(reload::watch(reloader, token.clone())), token)
+    });
 
     let ctx = InputContext {
         tx,
@@ -322,6 +305,11 @@ pub async fn run_with_metrics(
     }
 
     // Every input sender is gone: workers drain the queue and exit, then the collector flushes.
+    // The reloader holds a collector sender too: stop it first (after any reload in progress).
+    if let Some((task, token)) = reload_task {
+        token.cancel();
+        let _ = task.await;
+    }
     http_state.close_rotation();
     tokio::task::spawn_blocking(move || {
         for w in workers {

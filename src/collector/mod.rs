@@ -159,15 +159,19 @@ struct State {
     histogram_start: OffsetDateTime,
     counts: HashMap<(u64, u32), DomainCounts>,
     lists: HashMap<u64, Arc<WellKnown>>,
+    /// Generations to drop at the next rotation (see [`State::retire_lists`]).
+    retired: Vec<u64>,
     updates: u64,
 }
 
 impl State {
-    fn new(config: CollectorConfig, writer: Sender<WriteJob>, metrics: Arc<Metrics>) -> Self {
+    fn new(mut config: CollectorConfig, writer: Sender<WriteJob>, metrics: Arc<Metrics>) -> Self {
         let now = OffsetDateTime::now_utc();
+        // The collector's only reference to a list is in `lists` (see `retire_lists`).
         let lists = config
             .well_known
-            .iter()
+            .take()
+            .into_iter()
             .map(|w| (w.generation, w.clone()))
             .collect();
         Self {
@@ -181,6 +185,7 @@ impl State {
             histogram_start: now,
             counts: HashMap::new(),
             lists,
+            retired: Vec::new(),
             updates: 0,
         }
     }
@@ -258,6 +263,23 @@ impl State {
         }
     }
 
+    /// Forget superseded well-known lists once no update can name them.
+    ///
+    /// A list is retired when only the collector holds it: no snapshot a
+    /// worker could load refers to it, so every update naming it was already
+    /// sent. Those may still be queued behind this rotation, so a retired list
+    /// is kept until the next rotation has named them, then dropped.
+    fn retire_lists(&mut self) {
+        let newest = self.lists.keys().max().copied();
+        let retired = std::mem::take(&mut self.retired);
+        self.lists.retain(|g, _| !retired.contains(g));
+        for (g, l) in &self.lists {
+            if Some(*g) != newest && Arc::strong_count(l) == 1 {
+                self.retired.push(*g);
+            }
+        }
+    }
+
     /// Close both intervals at `stop` and queue their files.
     fn rotate(&mut self, stop: OffsetDateTime) -> Result<(), String> {
         self.rotate_sessions(stop);
@@ -307,10 +329,7 @@ impl State {
                 }
             }
         }
-        // Only the newest list can receive updates after this point.
-        if let Some(&newest) = self.lists.keys().max() {
-            self.lists.retain(|g, _| *g == newest);
-        }
+        self.retire_lists();
         if unnamed > 0 {
             return Err(format!(
                 "{unnamed} histogram rows refer to an unknown well-known list"

@@ -50,13 +50,14 @@ pub struct WellKnown {
     pub list: NameList,
 }
 
-/// The name and client lists, swapped as one snapshot.
+/// The name and client lists, swapped as one snapshot. Each list is shared,
+/// so a reload that changes one list reuses the others.
 #[derive(Debug, Default)]
 pub struct ListsSnapshot {
     /// `ignored-client-ips-file`; `None` = disabled.
-    pub ignored_clients: Option<ClientSet>,
+    pub ignored_clients: Option<Arc<ClientSet>>,
     /// `ignored-question-names-file`; `None` = disabled.
-    pub ignored_names: Option<NameList>,
+    pub ignored_names: Option<Arc<NameList>>,
     /// `well-known-domains-file`; `None` only when none is configured.
     pub well_known: Option<Arc<WellKnown>>,
 }
