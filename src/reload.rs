@@ -158,6 +158,8 @@ pub struct Reloader {
     stamps: HashMap<&'static str, Stamp>,
     /// Restart-only keys already warned about, with the value warned for.
     warned: HashMap<&'static str, Option<Value>>,
+    /// The instance replaced by the last key change, with its (key, salt).
+    previous_pan: Option<((String, String), CryptoPan)>,
 }
 
 const WELL_KNOWN: &str = "well-known-domains-file";
@@ -199,6 +201,7 @@ impl Reloader {
             metrics,
             stamps,
             warned: HashMap::new(),
+            previous_pan: None,
         }
     }
 
@@ -236,9 +239,23 @@ impl Reloader {
         if new.cryptopan_key != self.current.cryptopan_key
             || new.cryptopan_key_salt != self.current.cryptopan_key_salt
         {
-            match CryptoPan::from_passphrase(&new.cryptopan_key, &new.cryptopan_key_salt) {
+            // Switching back to the previous key needs no second KDF run.
+            let wanted = (new.cryptopan_key.clone(), new.cryptopan_key_salt.clone());
+            let derived = match self.previous_pan.take() {
+                Some((k, pan)) if k == wanted => Ok(pan),
+                _ => CryptoPan::from_passphrase(&wanted.0, &wanted.1),
+            };
+            match derived {
                 Ok(pan) => {
-                    let generation = self.shared.cryptopan.load().generation + 1;
+                    let old = self.shared.cryptopan.load_full();
+                    self.previous_pan = Some((
+                        (
+                            self.current.cryptopan_key.clone(),
+                            self.current.cryptopan_key_salt.clone(),
+                        ),
+                        old.pan.clone(),
+                    ));
+                    let generation = old.generation + 1;
                     self.shared
                         .cryptopan
                         .store(Arc::new(PanSnapshot { generation, pan }));
@@ -437,10 +454,11 @@ pub async fn watch(mut reloader: Reloader, shutdown: CancellationToken) {
             Some(()) = rx.recv() => true,
         };
         if from_file {
-            // Let a burst of writes settle.
+            // Let a burst of writes settle; a SIGHUP meanwhile means "now".
             tokio::select! {
                 _ = shutdown.cancelled() => break,
                 _ = tokio::time::sleep(DEBOUNCE) => {}
+                Some(()) = async { match hup.as_mut() { Some(h) => h.recv().await, None => std::future::pending().await } } => {}
             }
         }
         while rx.try_recv().is_ok() {}

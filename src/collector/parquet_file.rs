@@ -322,7 +322,9 @@ fn writer_options(schema: &SchemaRef) -> ArrowWriterOptions {
 /// `schema`'s [`SCHEMA_ROOT_KEY`] metadata; fsyncs it; renames it to `name`;
 /// fsyncs the directory. A write, close or fsync error removes the
 /// temporary file; a rename error keeps it for manual recovery. An existing
-/// file named `name` is replaced.
+/// file is never replaced: if `name` is taken (two rotations within one
+/// second give the same name), the file is named `<stem>.1.parquet`,
+/// `<stem>.2.parquet`, … instead.
 ///
 /// # Errors
 /// See [`WriteError`]; each variant names the file or directory concerned.
@@ -369,7 +371,7 @@ pub fn write_parquet_atomic(
         }
     };
 
-    fs::rename(&tmp, &path).map_err(|source| WriteError::Rename {
+    let path = publish(&tmp, dir, name).map_err(|source| WriteError::Rename {
         from: tmp.clone(),
         to: path.clone(),
         source,
@@ -382,6 +384,40 @@ pub fn write_parquet_atomic(
             source,
         })?;
     Ok(WrittenFile { path, bytes, rows })
+}
+
+/// Highest `.N` suffix tried when an interval's file name is taken.
+const MAX_NAME_SUFFIX: u32 = 99;
+
+/// Give `tmp` its final name without replacing an existing file: a hard link
+/// (which fails if the name exists), then the tmp name is removed. Returns the
+/// name used.
+fn publish(tmp: &Path, dir: &Path, name: &str) -> std::io::Result<PathBuf> {
+    let stem = name.strip_suffix(".parquet").unwrap_or(name);
+    for n in 0..=MAX_NAME_SUFFIX {
+        let path = if n == 0 {
+            dir.join(name)
+        } else {
+            dir.join(format!("{stem}.{n}.parquet"))
+        };
+        match fs::hard_link(tmp, &path) {
+            Ok(()) => {
+                fs::remove_file(tmp)?;
+                return Ok(path);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            // A filesystem without hard links: check, then rename.
+            Err(_) if !path.exists() => {
+                fs::rename(tmp, &path)?;
+                return Ok(path);
+            }
+            Err(_) => continue,
+        }
+    }
+    Err(std::io::Error::new(
+        std::io::ErrorKind::AlreadyExists,
+        "every file name for this interval is taken",
+    ))
 }
 
 /// Encode `batches` into `file`; returns (bytes, rows) written.
@@ -596,10 +632,12 @@ mod tests {
         assert_eq!(reader.parquet_schema().root_schema().name(), "testData");
         let rows: usize = reader.build().unwrap().map(|b| b.unwrap().num_rows()).sum();
         assert_eq!(rows, 15);
-        // Writing the same name again replaces the file.
+        // Writing the same name again keeps the first file.
         let w = write_parquet_atomic(&dir, "a.parquet", schema(), &[batch(1)]).unwrap();
         assert_eq!(w.rows, 1);
-        assert_eq!(names_in(&dir), ["a.parquet"]);
+        assert_eq!(w.path, dir.join("a.1.parquet"));
+        assert_eq!(names_in(&dir), ["a.1.parquet", "a.parquet"]);
+        assert!(leftover_tmp_files(&dir).unwrap().is_empty());
     }
 
     #[test]
@@ -636,8 +674,11 @@ mod tests {
     fn rename_error_keeps_tmp() {
         let root = tempfile::tempdir().unwrap();
         let dir = root.path();
+        // Every name the file could take is a directory.
         fs::create_dir(dir.join("a.parquet")).unwrap();
-        fs::write(dir.join("a.parquet/inside"), b"x").unwrap();
+        for n in 1..=MAX_NAME_SUFFIX {
+            fs::create_dir(dir.join(format!("a.{n}.parquet"))).unwrap();
+        }
         let e = write_parquet_atomic(dir, "a.parquet", schema(), &[batch(3)]).unwrap_err();
         let tmp = dir.join("a.parquet.tmp");
         match &e {

@@ -582,7 +582,8 @@ pub fn require_program(name: &str, test: &str) -> Option<PathBuf> {
     found
 }
 
-/// Parquet files under a directory.
+/// Parquet files under a directory, in the order they were written: by name,
+/// and `<stem>.N.parquet` (a second file for the same interval) after `<stem>.parquet`.
 pub fn parquet_files(dir: &Path) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
         .map(|rd| {
@@ -592,9 +593,25 @@ pub fn parquet_files(dir: &Path) -> Vec<PathBuf> {
                 .collect()
         })
         .unwrap_or_default();
-    v.sort();
+    v.sort_by_key(|p| {
+        let stem = p
+            .file_stem()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
+        match stem.rsplit_once('.') {
+            Some((base, n)) if n.chars().all(|c| c.is_ascii_digit()) => {
+                (base.to_owned(), n.parse::<u32>().unwrap_or(0))
+            }
+            _ => (stem, 0),
+        }
+    });
     v
 }
+
+/// Raw (query, response) addresses by (response time µs, response message).
+pub type RawAddresses =
+    std::collections::HashMap<(i64, Vec<u8>), (Option<std::net::IpAddr>, Option<std::net::IpAddr>)>;
 
 /// A fresh temporary directory kept for inspection when `EDM_TEST_KEEP` is set.
 pub fn tempdir(name: &str) -> tempfile::TempDir {
@@ -603,3 +620,117 @@ pub fn tempdir(name: &str) -> tempfile::TempDir {
         .tempdir()
         .expect("tempdir")
 }
+
+// ---- reading session files back (for the reload tests) ----------------------
+
+/// One session row, with the pseudonymised addresses put back into `IpAddr`s.
+#[derive(Debug, Clone)]
+pub struct Row {
+    pub source: Option<std::net::IpAddr>,
+    pub dest: Option<std::net::IpAddr>,
+    pub response_time: Option<i64>,
+    pub response_message: Option<Vec<u8>>,
+}
+
+fn ip_of(batch: &arrow_array::RecordBatch, prefix: &str, i: usize) -> Option<std::net::IpAddr> {
+    use arrow_array::{Array, UInt32Array, UInt64Array};
+    let col = |n: &str| batch.column_by_name(&format!("{prefix}_{n}")).cloned();
+    let v4 = col("ipv4")?;
+    let v4 = v4.as_any().downcast_ref::<UInt32Array>()?;
+    if v4.is_valid(i) {
+        return Some(std::net::Ipv4Addr::from(v4.value(i)).into());
+    }
+    let (net, host) = (col("ipv6_network")?, col("ipv6_host")?);
+    let net = net.as_any().downcast_ref::<UInt64Array>()?;
+    let host = host.as_any().downcast_ref::<UInt64Array>()?;
+    if !net.is_valid(i) {
+        return None;
+    }
+    let v = (u128::from(net.value(i)) << 64) | u128::from(host.value(i));
+    Some(std::net::Ipv6Addr::from(v).into())
+}
+
+/// Every row of every session file in `dir` (file name order).
+pub fn read_sessions(dir: &Path) -> Vec<Row> {
+    use arrow_array::{Array, BinaryArray, TimestampMicrosecondArray};
+    let mut rows = Vec::new();
+    for f in parquet_files(dir) {
+        let file = std::fs::File::open(&f).unwrap();
+        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+            .unwrap()
+            .build()
+            .unwrap();
+        for batch in reader {
+            let batch = batch.unwrap();
+            let t = batch.column_by_name("response_time").unwrap();
+            let t = t
+                .as_any()
+                .downcast_ref::<TimestampMicrosecondArray>()
+                .unwrap();
+            let m = batch.column_by_name("response_message").unwrap();
+            let m = m.as_any().downcast_ref::<BinaryArray>().unwrap();
+            for i in 0..batch.num_rows() {
+                rows.push(Row {
+                    source: ip_of(&batch, "source", i),
+                    dest: ip_of(&batch, "dest", i),
+                    response_time: t.is_valid(i).then(|| t.value(i)),
+                    response_message: m.is_valid(i).then(|| m.value(i).to_vec()),
+                });
+            }
+        }
+    }
+    rows
+}
+
+/// Raw (query, response) addresses of every response frame in a capture,
+/// keyed by (response time in µs, response message).
+pub fn raw_addresses(frames: &[Vec<u8>]) -> RawAddresses {
+    let ip = |b: Option<&bytes::Bytes>| -> Option<std::net::IpAddr> {
+        let b = b?;
+        match b.len() {
+            4 => Some(std::net::Ipv4Addr::from(<[u8; 4]>::try_from(&b[..]).ok()?).into()),
+            16 => Some(std::net::Ipv6Addr::from(<[u8; 16]>::try_from(&b[..]).ok()?).into()),
+            _ => None,
+        }
+    };
+    let mut map = std::collections::HashMap::new();
+    for f in frames {
+        let Ok(d) = edm::dnstap::Dnstap::decode_frame(bytes::Bytes::from(f.clone())) else {
+            continue;
+        };
+        let Some(m) = d.message else { continue };
+        let Some(msg) = m.response_message.clone() else {
+            continue;
+        };
+        let t = m.response_time_sec.unwrap_or(0) as i64 * 1_000_000
+            + i64::from(m.response_time_nsec.unwrap_or(0) / 1000);
+        map.insert(
+            (t, msg.to_vec()),
+            (
+                ip(m.query_address.as_ref()),
+                ip(m.response_address.as_ref()),
+            ),
+        );
+    }
+    map
+}
+
+/// `testdata/cryptopan/sample-oracle.tsv`: address → (pseudonym under key A, under key B).
+pub fn oracle() -> std::collections::HashMap<std::net::IpAddr, (std::net::IpAddr, std::net::IpAddr)>
+{
+    let text = std::fs::read_to_string(testdata("cryptopan/sample-oracle.tsv")).unwrap();
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            (
+                f[0].parse().unwrap(),
+                (f[1].parse().unwrap(), f[2].parse().unwrap()),
+            )
+        })
+        .collect()
+}
+
+/// Key A and key B of the oracle fixture.
+pub const KEY_A: &str = "edm-example-key-change-me";
+pub const KEY_B: &str = "edm-second-key-for-tests";
