@@ -68,14 +68,16 @@ pub struct CompileStats {
 /// An immutable name list.
 pub struct NameList {
     map: Map<Vec<u8>>,
-    /// Entry names by index, for [`NameList::name_at`].
-    names: Vec<Box<str>>,
+    /// Entry names by index, for [`NameList::name_at`]: built on first use
+    /// (by the collector, at a rotation), so loading a `.fst` stays fast and
+    /// the minimiser, which only looks names up, never pays for it.
+    names: std::sync::OnceLock<Vec<Box<str>>>,
 }
 
 impl std::fmt::Debug for NameList {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("NameList")
-            .field("len", &self.names.len())
+            .field("len", &self.map.len())
             .finish()
     }
 }
@@ -155,12 +157,24 @@ fn build_map(mut names: Vec<String>) -> Map<Vec<u8>> {
 
 impl NameList {
     fn from_map(map: Map<Vec<u8>>) -> Self {
-        let mut names = Vec::with_capacity(map.len());
-        let mut s = map.stream();
-        while let Some((k, _)) = s.next() {
-            names.push(String::from_utf8_lossy(k).into());
+        Self {
+            map,
+            names: std::sync::OnceLock::new(),
         }
-        Self { map, names }
+    }
+
+    /// Names by index, from the map's (name, index) pairs.
+    fn names(&self) -> &[Box<str>] {
+        self.names.get_or_init(|| {
+            let mut names: Vec<Box<str>> = vec![Box::from(""); self.map.len()];
+            let mut s = self.map.stream();
+            while let Some((k, v)) = s.next() {
+                if let Some(slot) = usize::try_from(v).ok().and_then(|v| names.get_mut(v)) {
+                    *slot = String::from_utf8_lossy(k).into();
+                }
+            }
+            names
+        })
     }
 
     /// Load a text, CSV or `.fst` list.
@@ -198,21 +212,31 @@ impl NameList {
 
     /// Number of entries.
     pub fn len(&self) -> usize {
-        self.names.len()
+        self.map.len()
     }
 
     /// True if there are no entries.
     pub fn is_empty(&self) -> bool {
-        self.names.is_empty()
+        self.map.is_empty()
     }
 
     /// Exact match first, then each suffix from the left with its leading
     /// dot. Case-insensitive; no allocation (a stack buffer holds the
     /// lowercased name; names longer than it never match).
     pub fn lookup(&self, name: &str) -> Option<Match> {
-        let mut buf = [0u8; 1024];
         let b = name.as_bytes();
-        if b.is_empty() || b.len() > buf.len() {
+        // Most names fit the small buffer; escapes can make a valid name longer.
+        if b.len() <= 256 {
+            self.lookup_in(b, &mut [0u8; 256])
+        } else if b.len() <= 1024 {
+            self.lookup_in(b, &mut [0u8; 1024])
+        } else {
+            None
+        }
+    }
+
+    fn lookup_in(&self, b: &[u8], buf: &mut [u8]) -> Option<Match> {
+        if b.is_empty() {
             return None;
         }
         let lower = &mut buf[..b.len()];
@@ -248,12 +272,15 @@ impl NameList {
 
     /// The entry at `index`.
     pub fn name_at(&self, index: u32) -> Option<&str> {
-        self.names.get(index as usize).map(|s| &**s)
+        self.names()
+            .get(index as usize)
+            .map(|s| &**s)
+            .filter(|s| !s.is_empty())
     }
 
     /// Iterate entries in index order.
     pub fn iter(&self) -> impl Iterator<Item = &str> {
-        self.names.iter().map(|s| &**s)
+        self.names().iter().map(|s| &**s)
     }
 }
 
