@@ -443,15 +443,20 @@ fn stress_a_thousand_reloads_under_load() {
     });
     edm.wait_metric("edm_processed_dnstap_total", total, WAIT);
     let mid = Instant::now();
-    // The last reload: key B, and wait until it is in force.
-    s.rewrite(KEY_B, "well-known-domains.txt", "clients.txt");
+    // The last reload: key B, and wait until it is in force. Let reloads
+    // still triggered by the churn (file events are debounced) finish first,
+    // so the next completed reload is one that read this config.
+    std::thread::sleep(Duration::from_secs(1));
     let done = reloads_done(&edm);
+    s.rewrite(KEY_B, "well-known-domains.txt", "clients.txt");
     sighup(&edm);
     while reloads_done(&edm) <= done {
         std::thread::sleep(Duration::from_millis(1));
     }
-    rotate(&edm);
+    // Cut the interval (the file appears asynchronously), then one more pass.
     let n = parquet_files(&sessions_dir(s.dir.path())).len();
+    rotate(&edm);
+    let n = wait_files(&sessions_dir(s.dir.path()), n + 1).len();
     send_sample(&edm, &s.sock, &frames, total + 5000);
     rotate(&edm);
     let files = wait_files(&sessions_dir(s.dir.path()), n + 1);
