@@ -246,3 +246,78 @@ fn cache_hits_and_generation_purge() {
         "a new generation starts with an empty cache"
     );
 }
+
+/// A response with several questions (reference §13: a multi-question message
+/// is ignored if any question matches, in either position).
+fn multi_question(names: &[&str]) -> Vec<u8> {
+    let mut w = vec![
+        0x12,
+        0x34,
+        0x81,
+        0x80,
+        0,
+        names.len() as u8,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+    ];
+    for name in names {
+        for label in name.split('.').filter(|l| !l.is_empty()) {
+            w.push(label.len() as u8);
+            w.extend_from_slice(label.as_bytes());
+        }
+        w.extend_from_slice(&[0, 0, 1, 0, 1]);
+    }
+    w
+}
+
+#[test]
+fn ignored_names_and_well_known_follow_reference_scenarios() {
+    let mut h = Harness::new();
+    h.lists.ignored_names = Some(std::sync::Arc::new(
+        crate::lists::names::NameList::from_names(["example.com.", ".example.net."]).unwrap(),
+    ));
+    // Any question matching, in either position, drops the message once.
+    for names in [
+        &["www.example.net", "other.org"][..],
+        &["other.org", "eXample.COM"][..],
+    ] {
+        let before = h.c.ignored_question_name;
+        assert!(matches!(
+            h.run(frame(Some(response_msg(multi_question(names))))),
+            Outcome::Dropped
+        ));
+        assert_eq!(h.c.ignored_question_name, before + 1, "{names:?}");
+    }
+    // Not matching: example.net itself, www.example.com.
+    for name in ["example.net", "www.example.com"] {
+        h.row(response_msg(multi_question(&[name])));
+    }
+    // Well-known: question[0] only; exact → suffix flag false, wildcard → true.
+    h.lists.ignored_names = None;
+    h.lists.well_known = Some(std::sync::Arc::new(crate::minimiser::WellKnown {
+        generation: 3,
+        list: crate::lists::names::NameList::from_names(["example.com.", ".example.net."]).unwrap(),
+    }));
+    match h.run(frame(Some(response_msg(dns_response(
+        "Example.com",
+        15,
+        3,
+    ))))) {
+        Outcome::Histogram(u) => assert!(!u.suffix && u.generation == 3),
+        other => panic!("{other:?}"),
+    }
+    match h.run(frame(Some(response_msg(dns_response(
+        "a.b.example.net",
+        1,
+        0,
+    ))))) {
+        Outcome::Histogram(u) => assert!(u.suffix),
+        other => panic!("{other:?}"),
+    }
+    // A well-known name in the second position only is not a hit.
+    h.row(response_msg(multi_question(&["other.org", "example.com"])));
+}
