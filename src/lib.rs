@@ -34,5 +34,6 @@ pub mod input;
 pub mod lists;
 pub mod metrics;
 pub mod minimiser;
+pub mod newqname;
 pub mod reload;
 pub mod service;
