@@ -285,7 +285,7 @@ pub const KEYS: &[KeySpec] = &[
         "qname-seen-entries",
         Int,
         false,
-        false,
+        true,
         "seen-qname cache entries (default 10000000)",
     ),
     k(
@@ -973,6 +973,9 @@ impl Config {
         }
         if self.well_known_domains_file.is_empty() {
             bad("well-known-domains-file", "required".into());
+        }
+        if self.qname_seen_entries < 1 {
+            bad("qname-seen-entries", "must be >= 1".into());
         }
         if !(0..=65535).contains(&self.mqtt_keepalive) {
             bad("mqtt-keepalive", "must be between 0 and 65535".into());

@@ -100,6 +100,8 @@ metrics! {
     input_truncated_bytes: "counter", "edm_input_truncated_bytes_total", "bytes of incomplete frames discarded when a connection ended";
     /// Mid-stream control frames ignored.
     input_control_ignored: "counter", "edm_input_control_frames_ignored_total", "mid-stream Frame Streams control frames ignored";
+    /// Names never seen before by this instance.
+    new_qnames: "counter", "edm_seen_qname_new_total", "question names seen for the first time by this instance (new_qname candidates)";
     /// Reloads that completed with every part loaded.
     reloads: "counter", "edm_reloads_total", "reloads (SIGHUP or file change) that completed with every part loaded";
     /// Unix time of the last fully successful reload (or of startup).
@@ -117,6 +119,7 @@ pub const RELOAD_PARTS: [&str; 5] = [
 
 /// A gauge sampled at render time, e.g. a queue depth.
 struct Gauge {
+    kind: &'static str,
     name: &'static str,
     help: &'static str,
     value: Box<dyn Fn() -> u64 + Send + Sync>,
@@ -136,9 +139,30 @@ impl Metrics {
         help: &'static str,
         value: impl Fn() -> u64 + Send + Sync + 'static,
     ) {
+        self.register_sampled("gauge", name, help, value);
+    }
+
+    /// Register a counter kept elsewhere (e.g. by a store), read at scrape time.
+    pub fn register_counter(
+        &self,
+        name: &'static str,
+        help: &'static str,
+        value: impl Fn() -> u64 + Send + Sync + 'static,
+    ) {
+        self.register_sampled("counter", name, help, value);
+    }
+
+    fn register_sampled(
+        &self,
+        kind: &'static str,
+        name: &'static str,
+        help: &'static str,
+        value: impl Fn() -> u64 + Send + Sync + 'static,
+    ) {
         if let Ok(mut g) = self.gauges.lock() {
             g.retain(|g| g.name != name);
             g.push(Gauge {
+                kind,
                 name,
                 help,
                 value: Box::new(value),
@@ -171,6 +195,7 @@ impl Metrics {
             (&self.session_rows, c.session_rows),
             (&self.histogram_updates, c.histogram_updates),
             (&self.session_rows_disabled, c.session_disabled),
+            (&self.new_qnames, c.new_qnames),
         ];
         for (m, v) in pairs {
             if v != 0 {
@@ -206,7 +231,7 @@ impl Metrics {
         if let Ok(g) = self.gauges.lock() {
             for g in g.iter() {
                 let _ = writeln!(out, "# HELP {} {}", g.name, g.help);
-                let _ = writeln!(out, "# TYPE {} gauge", g.name);
+                let _ = writeln!(out, "# TYPE {} {}", g.name, g.kind);
                 let _ = writeln!(out, "{} {}", g.name, (g.value)());
             }
         }
@@ -253,6 +278,7 @@ pub struct WorkerCounters {
     pub session_rows: u64,
     pub session_disabled: u64,
     pub histogram_updates: u64,
+    pub new_qnames: u64,
 }
 
 /// `process_*` metrics from `/proc/self` (Linux only; silently absent elsewhere).

@@ -59,6 +59,9 @@ pub enum ServiceError {
         #[source]
         source: std::io::Error,
     },
+    /// The seen-qname store could not be opened.
+    #[error(transparent)]
+    Seen(#[from] crate::newqname::seen::OpenError),
     /// A thread could not be started.
     #[error("cannot start thread")]
     Thread(#[source] std::io::Error),
@@ -175,14 +178,6 @@ pub async fn run_with_metrics(
         .await
         .map_err(|e| ServiceError::Thread(std::io::Error::other(e)))?
         .map_err(ServiceError::Kdf)?;
-    let shared = Arc::new(Shared {
-        cryptopan: ArcSwap::from_pointee(PanSnapshot { generation: 1, pan }),
-        settings: ArcSwap::from_pointee(WorkerSettings {
-            disable_session_files: config.disable_session_files,
-        }),
-        lists: ArcSwap::from_pointee(lists),
-    });
-
     // Open and bind everything before starting threads, so startup errors are immediate.
     if !config.input_file.is_empty() {
         std::fs::File::open(&config.input_file).map_err(|source| {
@@ -214,6 +209,37 @@ pub async fn run_with_metrics(
                 })?,
         )
     };
+
+    // The seen-qname store (reference §8): after binding, so a second
+    // instance on the same data dir fails on its socket, not on the store.
+    let seen_dir = PathBuf::from(&config.data_dir).join("seen-qnames");
+    let entries = config.qname_seen_entries as u64;
+    let seen = tokio::task::spawn_blocking(move || {
+        crate::newqname::seen::SeenQnames::open(&seen_dir, entries, false)
+    })
+    .await
+    .map_err(|e| ServiceError::Thread(std::io::Error::other(e)))??;
+    let seen = Arc::new(seen);
+    let sc = seen.counters();
+    metrics.register_counter(
+        "edm_seen_qname_lru_evicted_total",
+        "names evicted from the seen-qname cache",
+        move || sc.evicted.load(std::sync::atomic::Ordering::Relaxed),
+    );
+    let sc = seen.counters();
+    metrics.register_counter(
+        "edm_seen_qname_store_errors_total",
+        "seen-qname store read or write errors",
+        move || sc.store_errors.load(std::sync::atomic::Ordering::Relaxed),
+    );
+    let shared = Arc::new(Shared {
+        cryptopan: ArcSwap::from_pointee(PanSnapshot { generation: 1, pan }),
+        settings: ArcSwap::from_pointee(WorkerSettings {
+            disable_session_files: config.disable_session_files,
+        }),
+        lists: ArcSwap::from_pointee(lists),
+        seen: Some(seen.clone()),
+    });
 
     let (collector, to_collector) = Collector::spawn(
         CollectorConfig {
@@ -322,6 +348,9 @@ pub async fn run_with_metrics(
     .await
     .map_err(|e| ServiceError::Thread(std::io::Error::other(e)))?;
 
+    if let Err(e) = seen.persist() {
+        tracing::error!(error = %e, "cannot sync the seen-qname store");
+    }
     if let Some((h, token)) = http_server {
         token.cancel();
         let _ = h.await;

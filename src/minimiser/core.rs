@@ -47,6 +47,25 @@ pub struct WorkerState {
     cache: Option<LruCache<AddrKey, Pseudonym>>,
     generation: Option<u64>,
     name_buf: String,
+    /// The new-qname candidate of the last frame that reached the seen check
+    /// (reference §1 step 14): set for [`Outcome::Session`] and
+    /// [`Outcome::SessionDisabled`].
+    pub candidate: Candidate,
+}
+
+/// What the seen check and a `new_qname` event need from a response.
+#[derive(Debug, Default, Clone)]
+pub struct Candidate {
+    /// question[0], original case, presentation format (buffer reused).
+    pub qname: String,
+    /// question[0] type and class.
+    pub qtype: u16,
+    /// question[0] class.
+    pub qclass: u16,
+    /// The DNS header's flags word.
+    pub flags: u16,
+    /// Response time, Unix seconds (0 if missing).
+    pub time_secs: i64,
 }
 
 impl std::fmt::Debug for WorkerState {
@@ -65,6 +84,7 @@ impl WorkerState {
             cache: NonZeroUsize::new(cache_entries).map(LruCache::new),
             generation: None,
             name_buf: String::with_capacity(256),
+            candidate: Candidate::default(),
         }
     }
 
@@ -212,6 +232,17 @@ pub fn minimise(
                 qtype_counter: histogram::qtype_counter(q.qtype, q.qclass) as u8,
             });
         }
+    }
+    if let Some(q) = first {
+        let cand = &mut state.candidate;
+        cand.qname.clone_from(&qname);
+        cand.qtype = q.qtype;
+        cand.qclass = q.qclass;
+        cand.flags = wire
+            .get(2..4)
+            .map_or(0, |b| u16::from_be_bytes([b[0], b[1]]));
+        cand.time_secs =
+            response_time_us(msg.response_time_sec, msg.response_time_nsec) / 1_000_000;
     }
     if settings.disable_session_files {
         c.session_disabled += 1;

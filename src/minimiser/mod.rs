@@ -71,6 +71,25 @@ pub struct Shared {
     pub settings: ArcSwap<WorkerSettings>,
     /// Current lists.
     pub lists: ArcSwap<ListsSnapshot>,
+    /// The seen-qname check (`None` in tests and tools that do not need it).
+    pub seen: Option<Arc<crate::newqname::seen::SeenQnames>>,
+}
+
+/// The seen-qname check (reference §1 step 14) for a response that is
+/// neither ignored nor well-known.
+fn seen_check(
+    shared: &Shared,
+    candidate: &core::Candidate,
+    lower: &mut String,
+    counters: &mut WorkerCounters,
+) {
+    let Some(seen) = &shared.seen else { return };
+    lower.clear();
+    lower.push_str(&candidate.qname);
+    lower.make_ascii_lowercase();
+    if seen.check(lower) == crate::newqname::seen::Seen::New {
+        counters.new_qnames += 1;
+    }
 }
 
 /// Start `n` workers. They exit when every sender of `input` is gone and the
@@ -108,6 +127,7 @@ fn run_worker(
 ) {
     let mut state = core::WorkerState::new(cache_entries);
     let mut counters = WorkerCounters::default();
+    let mut lower = String::with_capacity(256);
     while let Ok(batch) = input.recv() {
         let pan = shared.cryptopan.load();
         let settings = shared.settings.load();
@@ -124,9 +144,15 @@ fn run_worker(
                 &lists,
                 &mut counters,
             ) {
-                core::Outcome::Session(row) => rows.push(*row),
+                core::Outcome::Session(row) => {
+                    seen_check(shared, &state.candidate, &mut lower, &mut counters);
+                    rows.push(*row);
+                }
+                core::Outcome::SessionDisabled => {
+                    seen_check(shared, &state.candidate, &mut lower, &mut counters);
+                }
                 core::Outcome::Histogram(u) => updates.push(u),
-                core::Outcome::SessionDisabled | core::Outcome::Dropped => {}
+                core::Outcome::Dropped => {}
             }
         }
         // The collector only goes away after every worker has exited.
