@@ -264,7 +264,7 @@ pub const KEYS: &[KeySpec] = &[
         "disable-mqtt",
         Bool,
         false,
-        false,
+        true,
         "do not publish new_qname events",
     ),
     k(
@@ -292,14 +292,14 @@ pub const KEYS: &[KeySpec] = &[
         "newqname-buffer",
         Int,
         false,
-        false,
+        true,
         "new_qname event queue capacity (default 1000)",
     ),
     k(
         "mqtt-signing-key-file",
         Str,
         false,
-        false,
+        true,
         "JWK for signing new_qname events",
     ),
     k(
@@ -320,7 +320,7 @@ pub const KEYS: &[KeySpec] = &[
         "mqtt-server",
         Str,
         false,
-        false,
+        true,
         "MQTT broker URL (default 127.0.0.1:8883)",
     ),
     k("mqtt-ca-file", Str, false, false, "MQTT broker CA bundle"),
@@ -328,7 +328,7 @@ pub const KEYS: &[KeySpec] = &[
         "mqtt-keepalive",
         Int,
         false,
-        false,
+        true,
         "MQTT keepalive seconds (default 30)",
     ),
     k(
@@ -973,6 +973,28 @@ impl Config {
         }
         if self.well_known_domains_file.is_empty() {
             bad("well-known-domains-file", "required".into());
+        }
+        if !self.disable_mqtt {
+            if self.mqtt_signing_key_file.is_empty() {
+                bad(
+                    "mqtt-signing-key-file",
+                    "required unless disable-mqtt is set".into(),
+                );
+            }
+            match crate::newqname::mqtt::parse_server(&self.mqtt_server) {
+                Ok(b) if b.tls => bad(
+                    "mqtt-server",
+                    format!(
+                        "{:?}: MQTT over TLS is not supported by this version yet; use mqtt://host:port or set disable-mqtt",
+                        self.mqtt_server
+                    ),
+                ),
+                Ok(_) => {}
+                Err(e) => bad("mqtt-server", e),
+            }
+        }
+        if self.newqname_buffer < 1 {
+            bad("newqname-buffer", "must be >= 1".into());
         }
         if self.qname_seen_entries < 1 {
             bad("qname-seen-entries", "must be >= 1".into());

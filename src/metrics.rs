@@ -102,6 +102,16 @@ metrics! {
     input_control_ignored: "counter", "edm_input_control_frames_ignored_total", "mid-stream Frame Streams control frames ignored";
     /// Names never seen before by this instance.
     new_qnames: "counter", "edm_seen_qname_new_total", "question names seen for the first time by this instance (new_qname candidates)";
+    /// new_qname events handed to the publisher queue.
+    new_qname_queued: "counter", "edm_new_qname_queued_total", "new_qname events queued for the MQTT publisher";
+    /// new_qname events dropped (queue full or broker unreachable).
+    new_qname_discarded: "counter", "edm_new_qname_discarded_total", "new_qname events dropped because the publisher queue was full or the broker unreachable";
+    /// Events published.
+    mqtt_published: "counter", "edm_mqtt_published_total", "signed new_qname events handed to the MQTT connection";
+    /// Events that could not be published.
+    mqtt_publish_failures: "counter", "edm_mqtt_publish_failures_total", "new_qname events the MQTT client refused";
+    /// 1 while connected to the broker.
+    mqtt_connected: "gauge", "edm_mqtt_connected", "1 while connected to the MQTT broker";
     /// Reloads that completed with every part loaded.
     reloads: "counter", "edm_reloads_total", "reloads (SIGHUP or file change) that completed with every part loaded";
     /// Unix time of the last fully successful reload (or of startup).
@@ -196,6 +206,8 @@ impl Metrics {
             (&self.histogram_updates, c.histogram_updates),
             (&self.session_rows_disabled, c.session_disabled),
             (&self.new_qnames, c.new_qnames),
+            (&self.new_qname_queued, c.new_qname_queued),
+            (&self.new_qname_discarded, c.new_qname_discarded),
         ];
         for (m, v) in pairs {
             if v != 0 {
@@ -279,6 +291,8 @@ pub struct WorkerCounters {
     pub session_disabled: u64,
     pub histogram_updates: u64,
     pub new_qnames: u64,
+    pub new_qname_queued: u64,
+    pub new_qname_discarded: u64,
 }
 
 /// `process_*` metrics from `/proc/self` (Linux only; silently absent elsewhere).

@@ -62,6 +62,12 @@ pub enum ServiceError {
     /// The seen-qname store could not be opened.
     #[error(transparent)]
     Seen(#[from] crate::newqname::seen::OpenError),
+    /// The new_qname signing key could not be loaded.
+    #[error(transparent)]
+    SigningKey(#[from] crate::newqname::jws::KeyError),
+    /// `mqtt-server` is unusable.
+    #[error("mqtt-server: {0}")]
+    Mqtt(String),
     /// A thread could not be started.
     #[error("cannot start thread")]
     Thread(#[source] std::io::Error),
@@ -232,6 +238,33 @@ pub async fn run_with_metrics(
         "seen-qname store read or write errors",
         move || sc.store_errors.load(std::sync::atomic::Ordering::Relaxed),
     );
+    // The new_qname publisher (reference §8), when MQTT is on.
+    let (events, publisher) = if config.disable_mqtt {
+        (None, None)
+    } else {
+        let signer = crate::newqname::jws::JwsSigner::load(config.mqtt_signing_key_file.as_ref())?;
+        let broker =
+            crate::newqname::mqtt::parse_server(&config.mqtt_server).map_err(ServiceError::Mqtt)?;
+        let (tx, rx) = flume::bounded(config.newqname_buffer as usize);
+        let qrx = rx.clone();
+        metrics.register_gauge(
+            "edm_new_qname_channel_len",
+            "new_qname events waiting for the publisher",
+            move || qrx.len() as u64,
+        );
+        let token = CancellationToken::new();
+        let task = tokio::spawn(crate::newqname::mqtt::run(
+            crate::newqname::mqtt::PublisherConfig {
+                broker,
+                keepalive: config.mqtt_keepalive as u64,
+                signer,
+            },
+            rx,
+            metrics.clone(),
+            token.clone(),
+        ));
+        (Some(tx), Some((task, token)))
+    };
     let shared = Arc::new(Shared {
         cryptopan: ArcSwap::from_pointee(PanSnapshot { generation: 1, pan }),
         settings: ArcSwap::from_pointee(WorkerSettings {
@@ -239,6 +272,7 @@ pub async fn run_with_metrics(
         }),
         lists: ArcSwap::from_pointee(lists),
         seen: Some(seen.clone()),
+        events,
     });
 
     let (collector, to_collector) = Collector::spawn(
@@ -348,6 +382,18 @@ pub async fn run_with_metrics(
     .await
     .map_err(|e| ServiceError::Thread(std::io::Error::other(e)))?;
 
+    // Workers are gone: nothing more can be queued; let the publisher drain briefly.
+    drop(shared);
+    if let Some((mut task, token)) = publisher {
+        // The queue's senders are gone: the publisher ends once it is drained.
+        if tokio::time::timeout(Duration::from_secs(2), &mut task)
+            .await
+            .is_err()
+        {
+            token.cancel();
+            let _ = task.await;
+        }
+    }
     if let Err(e) = seen.persist() {
         tracing::error!(error = %e, "cannot sync the seen-qname store");
     }

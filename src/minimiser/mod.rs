@@ -73,6 +73,8 @@ pub struct Shared {
     pub lists: ArcSwap<ListsSnapshot>,
     /// The seen-qname check (`None` in tests and tools that do not need it).
     pub seen: Option<Arc<crate::newqname::seen::SeenQnames>>,
+    /// The publisher queue for new_qname events (`None` when MQTT is off).
+    pub events: Option<flume::Sender<crate::newqname::event::NewQname>>,
 }
 
 /// The seen-qname check (reference §1 step 14) for a response that is
@@ -87,8 +89,21 @@ fn seen_check(
     lower.clear();
     lower.push_str(&candidate.qname);
     lower.make_ascii_lowercase();
-    if seen.check(lower) == crate::newqname::seen::Seen::New {
-        counters.new_qnames += 1;
+    if seen.check(lower) != crate::newqname::seen::Seen::New {
+        return;
+    }
+    counters.new_qnames += 1;
+    let Some(events) = &shared.events else { return };
+    let event = crate::newqname::event::NewQname {
+        flags: candidate.flags,
+        question: Some((candidate.qname.clone(), candidate.qtype, candidate.qclass)),
+        time_secs: candidate.time_secs,
+    };
+    // Never wait: a full queue drops the event, counted.
+    if events.try_send(event).is_ok() {
+        counters.new_qname_queued += 1;
+    } else {
+        counters.new_qname_discarded += 1;
     }
 }
 

@@ -8,9 +8,9 @@
 //! - [`event`]: the event JSON, byte-compatible with the reference.
 //! - [`jws`]: flattened JWS (EdDSA, Ed25519) signing with a JWK key file.
 //!
-//! Status: detection, events and signing are here with their tests; the MQTT
-//! publisher and the wiring into the workers come next (issue 5).
+//! - [`mqtt`]: the publisher (MQTT v5, QoS 0, `events/up/<kid>/new_qname`).
 
 pub mod event;
 pub mod jws;
+pub mod mqtt;
 pub mod seen;
