@@ -1095,6 +1095,15 @@ mod tests {
     fn flags_override_file_and_replace_inputs() {
         let mut cfg =
             Config::from_toml("input-unix = \"/tmp/s\"\ncryptopan-key = \"k\"\n", None).unwrap();
+        // MQTT is on by default (as in the reference) and then needs a key and a broker.
+        assert!(
+            cfg.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("disable-mqtt")
+        );
+        cfg.apply_overrides(&[("disable-mqtt".into(), "true".into())])
+            .unwrap();
         cfg.apply_overrides(&[
             ("input-file".into(), "x.fstrm".into()),
             ("disable-session-files".into(), "true".into()),

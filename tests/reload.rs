@@ -52,7 +52,7 @@ fn rotate(edm: &Edm) {
 }
 
 fn wait_files(dir: &Path, n: usize) -> Vec<PathBuf> {
-    let deadline = Instant::now() + Duration::from_secs(20);
+    let deadline = Instant::now() + WAIT;
     loop {
         let f = parquet_files(dir);
         if f.len() >= n {
@@ -106,6 +106,7 @@ impl Setup {
              ignored-question-names-file = \"{names}\"\n\
              ignored-client-ips-file = \"{clients}\"\n\
              enable-manual-parquet-rotation = true\n\
+             disable-mqtt = true\n\
              minimiser-workers = 2\n",
             sock = self.sock.display(),
             data = d.join("data").display(),
@@ -175,6 +176,7 @@ fn sighup_reloads_and_counts() {
 
 #[test]
 fn client_list_replaced_by_rename_is_in_force_within_two_seconds() {
+    avoid_minute_boundary();
     let s = Setup::new("watch");
     let frames = sample();
     let edm = s.start(KEY_A, "well-known-domains.txt", "clients.txt");
@@ -268,6 +270,7 @@ fn check_key(rows: &[Row], raw: &RawAddresses, key: usize) -> usize {
 
 #[test]
 fn key_change_applies_to_every_row_after_the_reload() {
+    avoid_minute_boundary();
     let s = Setup::new("key");
     let frames = sample();
     let raw = raw_addresses(&frames);
@@ -345,6 +348,7 @@ const WK2: &str = "google.com\n.github.com\napple.com\n.apple.com\nnetflix.com\n
 
 #[test]
 fn well_known_swap_mid_interval_names_every_row_correctly() {
+    avoid_minute_boundary();
     let frames = sample();
     // What one pass gives with each list alone (input-file mode).
     let alone = |list: &Path| {
@@ -473,13 +477,26 @@ fn stress_a_thousand_reloads_under_load() {
     while reloads_done(&edm) <= done {
         std::thread::sleep(Duration::from_millis(1));
     }
-    // Cut the interval (the file appears asynchronously), then one more pass.
-    let n = parquet_files(&sessions_dir(s.dir.path())).len();
+    // Cut the interval and wait until every row so far is in a file (a timer
+    // rotation may have cut it already), then one more pass: its rows are in
+    // the files that appear after that point.
     rotate(&edm);
-    let n = wait_files(&sessions_dir(s.dir.path()), n + 1).len();
+    let all_written = |edm: &Edm| {
+        let deadline = Instant::now() + WAIT;
+        while edm.metric("edm_session_rows_written_total") < edm.metric("edm_session_rows_total") {
+            assert!(Instant::now() < deadline, "rows not written");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    };
+    all_written(&edm);
+    let before: Vec<PathBuf> = parquet_files(&sessions_dir(s.dir.path()));
     send_sample(&edm, &s.sock, &frames, total + 5000);
     rotate(&edm);
-    let files = wait_files(&sessions_dir(s.dir.path()), n + 1);
+    all_written(&edm);
+    let files: Vec<PathBuf> = parquet_files(&sessions_dir(s.dir.path()))
+        .into_iter()
+        .filter(|f| !before.contains(f))
+        .collect();
     let failures = reload_failures(&edm, "ignored-client-ips");
     let ok = edm.metric("edm_reloads_total");
     let f = edm.stop();
@@ -515,8 +532,9 @@ fn stress_a_thousand_reloads_under_load() {
     // After the last reload completed, only key B.
     let last = {
         let d = tempdir("last");
-        let p = files.last().unwrap();
-        std::fs::copy(p, d.path().join(p.file_name().unwrap())).unwrap();
+        for p in &files {
+            std::fs::copy(p, d.path().join(p.file_name().unwrap())).unwrap();
+        }
         read_sessions(d.path())
     };
     assert_eq!(check_key(&last, &raw, 1), 3511);

@@ -49,18 +49,6 @@ fn now() -> u64 {
         .as_secs()
 }
 
-/// Keep clear of the minute timer's rotation: start early in a minute.
-fn avoid_minute_boundary() {
-    let into = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis()
-        % 60_000;
-    if into > 45_000 {
-        std::thread::sleep(Duration::from_millis((61_000 - into) as u64));
-    }
-}
-
 #[test]
 fn manual_rotation_cuts_both_files_at_the_request_time() {
     avoid_minute_boundary();

@@ -734,3 +734,15 @@ pub fn oracle() -> std::collections::HashMap<std::net::IpAddr, (std::net::IpAddr
 /// Key A and key B of the oracle fixture.
 pub const KEY_A: &str = "edm-example-key-change-me";
 pub const KEY_B: &str = "edm-second-key-for-tests";
+
+/// Keep clear of the minute timer's rotation: start early in a minute.
+pub fn avoid_minute_boundary() {
+    let into = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis()
+        % 60_000;
+    if into > 45_000 {
+        std::thread::sleep(Duration::from_millis((61_000 - into) as u64));
+    }
+}
