@@ -306,14 +306,14 @@ pub const KEYS: &[KeySpec] = &[
         "mqtt-client-key-file",
         Str,
         true,
-        false,
+        true,
         "MQTT client key (PEM)",
     ),
     k(
         "mqtt-client-cert-file",
         Str,
         true,
-        false,
+        true,
         "MQTT client certificate (PEM)",
     ),
     k(
@@ -323,7 +323,7 @@ pub const KEYS: &[KeySpec] = &[
         true,
         "MQTT broker URL (default 127.0.0.1:8883)",
     ),
-    k("mqtt-ca-file", Str, false, false, "MQTT broker CA bundle"),
+    k("mqtt-ca-file", Str, false, true, "MQTT broker CA bundle"),
     k(
         "mqtt-keepalive",
         Int,
@@ -981,16 +981,8 @@ impl Config {
                     "required unless disable-mqtt is set".into(),
                 );
             }
-            match crate::newqname::mqtt::parse_server(&self.mqtt_server) {
-                Ok(b) if b.tls => bad(
-                    "mqtt-server",
-                    format!(
-                        "{:?}: MQTT over TLS is not supported by this version yet; use mqtt://host:port or set disable-mqtt",
-                        self.mqtt_server
-                    ),
-                ),
-                Ok(_) => {}
-                Err(e) => bad("mqtt-server", e),
+            if let Err(e) = crate::newqname::mqtt::parse_server(&self.mqtt_server) {
+                bad("mqtt-server", e);
             }
         }
         if self.newqname_buffer < 1 {
@@ -1095,13 +1087,7 @@ mod tests {
     fn flags_override_file_and_replace_inputs() {
         let mut cfg =
             Config::from_toml("input-unix = \"/tmp/s\"\ncryptopan-key = \"k\"\n", None).unwrap();
-        // MQTT is on by default (as in the reference) and then needs a key and a broker.
-        assert!(
-            cfg.validate()
-                .unwrap_err()
-                .to_string()
-                .contains("disable-mqtt")
-        );
+        // MQTT is on by default (as in the reference); this test is about inputs.
         cfg.apply_overrides(&[("disable-mqtt".into(), "true".into())])
             .unwrap();
         cfg.apply_overrides(&[

@@ -102,7 +102,12 @@ fn compile(sub: &clap::ArgMatches) -> ExitCode {
 }
 
 fn init_tracing(debug: bool) {
-    let default = if debug { "debug" } else { "info" };
+    // The store's own progress messages are noise at info level.
+    let default = if debug {
+        "debug"
+    } else {
+        "info,fjall=warn,lsm_tree=warn"
+    };
     let filter = tracing_subscriber::EnvFilter::try_from_env("EDM_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     tracing_subscriber::fmt()

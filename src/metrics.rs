@@ -17,7 +17,7 @@ macro_rules! metrics {
         pub struct Metrics {
             $( $(#[$doc])* pub $field: AtomicU64, )*
             /// Failed reloads per part, in [`RELOAD_PARTS`] order.
-            pub reload_failures: [AtomicU64; 5],
+            pub reload_failures: [AtomicU64; 6],
             gauges: Mutex<Vec<Gauge>>,
         }
 
@@ -119,12 +119,13 @@ metrics! {
 }
 
 /// Parts of a reload that can fail on their own (`edm_reload_failures_total{part}`).
-pub const RELOAD_PARTS: [&str; 5] = [
+pub const RELOAD_PARTS: [&str; 6] = [
     "config",
     "cryptopan",
     "well-known-domains",
     "ignored-question-names",
     "ignored-client-ips",
+    "mqtt-client-cert",
 ];
 
 /// A gauge sampled at render time, e.g. a queue depth.

@@ -160,6 +160,8 @@ pub struct Reloader {
     warned: HashMap<&'static str, Option<Value>>,
     /// The instance replaced by the last key change, with its (key, salt).
     previous_pan: Option<((String, String), CryptoPan)>,
+    /// The MQTT client certificate, re-read on every reload (reference §8).
+    mqtt_certs: Option<Arc<crate::newqname::tls::ClientCertStore>>,
 }
 
 const WELL_KNOWN: &str = "well-known-domains-file";
@@ -202,7 +204,16 @@ impl Reloader {
             stamps,
             warned: HashMap::new(),
             previous_pan: None,
+            mqtt_certs: None,
         }
+    }
+
+    /// Re-read the MQTT client certificate and key at every reload.
+    pub fn set_mqtt_cert_store(
+        &mut self,
+        store: Option<Arc<crate::newqname::tls::ClientCertStore>>,
+    ) {
+        self.mqtt_certs = store;
     }
 
     /// The files whose changes trigger a reload: the config file and every
@@ -320,6 +331,16 @@ impl Reloader {
             self.shared.lists.store(Arc::new(lists));
         }
 
+        if let Some(store) = &self.mqtt_certs {
+            match store.reload() {
+                Ok(()) => report.changed.push("mqtt-client-cert"),
+                Err(reason) => {
+                    tracing::error!(error = %reason, "reload: keeping the previous MQTT client certificate");
+                    self.metrics.reload_failed("mqtt-client-cert");
+                    report.failed.push(("mqtt-client-cert", reason));
+                }
+            }
+        }
         if new.disable_session_files != self.current.disable_session_files {
             self.shared.settings.store(Arc::new(WorkerSettings {
                 disable_session_files: new.disable_session_files,

@@ -65,8 +65,8 @@ pub enum ServiceError {
     /// The new_qname signing key could not be loaded.
     #[error(transparent)]
     SigningKey(#[from] crate::newqname::jws::KeyError),
-    /// `mqtt-server` is unusable.
-    #[error("mqtt-server: {0}")]
+    /// The MQTT settings are unusable (broker URL, TLS files).
+    #[error("MQTT: {0}")]
     Mqtt(String),
     /// A thread could not be started.
     #[error("cannot start thread")]
@@ -239,12 +239,25 @@ pub async fn run_with_metrics(
         move || sc.store_errors.load(std::sync::atomic::Ordering::Relaxed),
     );
     // The new_qname publisher (reference §8), when MQTT is on.
+    let mut cert_store = None;
     let (events, publisher) = if config.disable_mqtt {
         (None, None)
     } else {
         let signer = crate::newqname::jws::JwsSigner::load(config.mqtt_signing_key_file.as_ref())?;
         let broker =
             crate::newqname::mqtt::parse_server(&config.mqtt_server).map_err(ServiceError::Mqtt)?;
+        let tls = if broker.tls {
+            let (tls, store) = crate::newqname::tls::client_config(
+                &config.mqtt_ca_file,
+                &config.mqtt_client_cert_file,
+                &config.mqtt_client_key_file,
+            )
+            .map_err(ServiceError::Mqtt)?;
+            cert_store = store;
+            Some(tls)
+        } else {
+            None
+        };
         let (tx, rx) = flume::bounded(config.newqname_buffer as usize);
         let qrx = rx.clone();
         metrics.register_gauge(
@@ -258,6 +271,7 @@ pub async fn run_with_metrics(
                 broker,
                 keepalive: config.mqtt_keepalive as u64,
                 signer,
+                tls,
             },
             rx,
             metrics.clone(),
@@ -324,7 +338,7 @@ pub async fn run_with_metrics(
 
     // Reload triggers (SIGHUP, file changes) while listening; not for a capture file.
     let reload_task = config.input_file.is_empty().then(|| {
-        let reloader = Reloader::new(
+        let mut reloader = Reloader::new(
             config.clone(),
             config.config_file.clone(),
             overrides,
@@ -332,6 +346,7 @@ pub async fn run_with_metrics(
             to_collector_reload,
             metrics.clone(),
         );
+        reloader.set_mqtt_cert_store(cert_store.clone());
         let token = CancellationToken::new();
         (tokio::spawn(reload::watch(reloader, token.clone())), token)
     });

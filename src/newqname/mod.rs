@@ -14,3 +14,4 @@ pub mod event;
 pub mod jws;
 pub mod mqtt;
 pub mod seen;
+pub mod tls;

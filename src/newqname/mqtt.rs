@@ -8,9 +8,8 @@
 //! exponential backoff (0.5 s … 30 s). While the broker is unreachable events
 //! are counted as discarded, so nothing stalls and memory stays bounded.
 //!
-//! Status: plain MQTT (`mqtt://`, `tcp://`) works; TLS with a client
-//! certificate, the reloadable certificate store and the on-disk queue are the
-//! next steps of issue 5, and TLS URLs are refused at startup until then.
+//! TLS (1.3 only, optional client certificate from a reloadable store) is in
+//! [`super::tls`]. The on-disk queue is not implemented yet.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
@@ -80,6 +79,8 @@ pub struct PublisherConfig {
     pub keepalive: u64,
     /// The signing key (its `kid` names the topic and client id).
     pub signer: JwsSigner,
+    /// TLS settings when the broker URL asks for TLS.
+    pub tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 /// Run the publisher until `shutdown`, taking events from `events`.
@@ -98,6 +99,11 @@ pub async fn run(
     );
     opts.set_keep_alive(Duration::from_secs(config.keepalive.max(5)));
     opts.set_clean_start(true);
+    if let Some(tls) = &config.tls {
+        opts.set_transport(rumqttc::Transport::tls_with_config(
+            rumqttc::TlsConfiguration::Rustls(tls.clone()),
+        ));
+    }
     let (client, mut eventloop) = AsyncClient::new(opts, 1024);
     let connected = Arc::new(AtomicBool::new(false));
 
