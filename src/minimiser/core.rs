@@ -249,7 +249,11 @@ pub fn minimise(
         return Outcome::SessionDisabled;
     }
 
-    let family = msg.socket_family.unwrap_or(dnstap::SOCKET_FAMILY_INET);
+    // proto2 enums are closed: an unknown family decodes as absent, and absent is INET (reference §7).
+    let family = msg
+        .socket_family
+        .filter(|f| (1..=2).contains(f))
+        .unwrap_or(dnstap::SOCKET_FAMILY_INET);
     let source = msg
         .query_address
         .as_deref()

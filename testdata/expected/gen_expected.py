@@ -239,53 +239,58 @@ def main():
     nets = load_cidrs(a.ignored_clients)
 
     counts = dict.fromkeys(COUNT_KEYS, 0)
+    outcomes = []        # per frame: the counter it ended in
     sessions = []        # (frame index, dnstap message, identity, presentation qname)
     rows = {}            # entry -> histogram counters
     hll_lines = []
+    def count(key):
+        counts[key] += 1
+        outcomes.append(key)
+
     for i, payload in enumerate(read_frames(a.fstrm)):
         counts["frames"] += 1
         d = dnstap_pb2.Dnstap()
         try:
             d.ParseFromString(payload)
         except Exception:  # noqa: BLE001 - any protobuf error
-            counts["dnstap_decode_error"] += 1
+            count("dnstap_decode_error")
             continue
         if not d.IsInitialized():  # missing required Dnstap.type / Message.type, or an unknown enum value
-            counts["dnstap_decode_error"] += 1
+            count("dnstap_decode_error")
             continue
         if not d.HasField("message"):
-            counts["dns_parse_error"] += 1
+            count("dns_parse_error")
             continue
         m = d.message
         if MSG_TYPE[m.type].endswith("_QUERY"):
-            counts["query_skipped"] += 1
+            count("query_skipped")
             continue
         raw_client = m.query_address if m.HasField("query_address") else None
         if nets:
             if raw_client is None or len(raw_client) not in (4, 16):
-                counts["ignored_client_error"] += 1
+                count("ignored_client_error")
                 continue
             if client_in(nets, raw_client):
-                counts["ignored_client"] += 1
+                count("ignored_client")
                 continue
         try:
             msg = mdns.unpack(m.response_message)  # absent -> b"" -> error, as in Go
         except mdns.UnpackError:
-            counts["dns_parse_error"] += 1
+            count("dns_parse_error")
             continue
         if not msg.questions:
-            counts["empty_question"] += 1
+            count("empty_question")
             continue
         if not all(mdns.is_domain_name(q[0]) for q in msg.questions):
-            counts["invalid_name"] += 1
+            count("invalid_name")
             continue
         if ignored_names and any(lookup(ignored_names, q[0])[0] for q in msg.questions):
-            counts["ignored_name"] += 1
+            count("ignored_name")
             continue
         qname, qtype, qclass = msg.questions[0]
         entry, status = lookup(well_known, qname)
         if entry is not None:
-            counts["histogram"] += 1
+            count("histogram")
             row = rows.setdefault(entry, dict(edm_status_bits=status, **dict.fromkeys(COUNTERS, 0)))
             for k, v in counters_for(qtype, qclass, msg.rcode).items():
                 row[k] += v
@@ -293,7 +298,7 @@ def main():
                 fam = "v4" if len(raw_client) == 4 or raw_client[:12] == V4MAPPED else "v6"
                 hll_lines.append(f"{entry}|{fam}\t{ipaddress.ip_address(raw_client)}\n")
             continue
-        counts["session"] += 1
+        count("session")
         sessions.append((i, m, d.identity if d.HasField("identity") else b"", qname))
 
     raws = [getattr(m, f) for _, m, _, _ in sessions for f in ("query_address", "response_address")
@@ -339,7 +344,7 @@ def main():
             out[f"{fam}_cardinality"] = h["cardinality"] if h else 0
         histogram.append(out)
 
-    assert counts["frames"] == sum(counts[k] for k in COUNT_KEYS if k != "frames")
+    assert counts["frames"] == sum(counts[k] for k in COUNT_KEYS if k != "frames") == len(outcomes)
     doc = dict(
         source=os.path.basename(a.fstrm),
         lists=dict(well_known=os.path.basename(a.well_known),
@@ -352,6 +357,7 @@ def main():
         sessions=session_rows,
         session_frame_index=session_frames,
         histogram=histogram,
+        frame_outcome=outcomes,
     )
     with open(a.out, "w") as f:
         write_json(doc, f)

@@ -139,6 +139,24 @@ def short(v):
     return s if len(s) <= 80 else s[:77] + "..."
 
 
+def diff_value(col, got, want):
+    """One column difference; long strings (hex) are shown around the first differing character."""
+    if isinstance(got, str) and isinstance(want, str) and max(len(got), len(want)) > 80:
+        i = next((n for n, (a, b) in enumerate(zip(got, want)) if a != b), min(len(got), len(want)))
+        lo = max(0, i - 16)
+        return (f"{col}: differs at char {i} (lengths {len(got)}/{len(want)}): "
+                f"got ...{got[lo:i + 24]}..., expected ...{want[lo:i + 24]}...")
+    return f"{col}: got {short(got)}, expected {short(want)}"
+
+
+def describe(row):
+    """A session row in a few words: time, ports, name, start of the message."""
+    name = ".".join(v for v in (row.get(f"label{i}") for i in range(9, -1, -1)) if v is not None) + "."
+    msg = row.get("response_message") or ""
+    return (f"response_time={row.get('response_time')} source_port={row.get('source_port')} "
+            f"name={name} response_message={msg[:40]}{'...' if len(msg) > 40 else ''}")
+
+
 def compare_sessions(expected, actual, rep):
     want = collections.Counter(row_key(r) for r in expected)
     got = collections.Counter(row_key(r) for r in actual)
@@ -150,8 +168,7 @@ def compare_sessions(expected, actual, rep):
     extra = list((got - want).elements())
     # Pair up rows that differ only in some columns, by the response itself.
     ident = lambda k: (k[SESSION_COLUMNS.index("response_time")],  # noqa: E731
-                       k[SESSION_COLUMNS.index("response_message")],
-                       k[SESSION_COLUMNS.index("source_port")])
+                       k[SESSION_COLUMNS.index("response_message")])
     extra_by_id = collections.defaultdict(list)
     for k in extra:
         extra_by_id[ident(k)].append(k)
@@ -161,21 +178,20 @@ def compare_sessions(expected, actual, rep):
         cands = extra_by_id.get(ident(k))
         if cands:
             g = cands.pop()
-            diffs = [f"{c}: got {short(gv)}, expected {short(wv)}"
-                     for c, wv, gv in zip(SESSION_COLUMNS, k, g) if wv != gv]
+            diffs = [diff_value(c, gv, wv) for c, wv, gv in zip(SESSION_COLUMNS, k, g) if wv != gv]
             if shown < MAX_REPORT:
-                rep.add(f"session row response_time={ident(k)[0]} source_port={ident(k)[2]}: " + "; ".join(diffs))
+                rep.add(f"session row {describe(dict(zip(SESSION_COLUMNS, k)))}: " + "; ".join(diffs))
             shown += 1
         else:
             unmatched_missing.append(k)
     unmatched_extra = [k for ks in extra_by_id.values() for k in ks]
     for k in unmatched_missing:
         if shown < MAX_REPORT:
-            rep.add("session row missing: " + short(dict(zip(SESSION_COLUMNS, k)))[:300])
+            rep.add("session row missing: " + describe(dict(zip(SESSION_COLUMNS, k))))
         shown += 1
     for k in unmatched_extra:
         if shown < MAX_REPORT:
-            rep.add("unexpected session row: " + short(dict(zip(SESSION_COLUMNS, k)))[:300])
+            rep.add("unexpected session row: " + describe(dict(zip(SESSION_COLUMNS, k))))
         shown += 1
     rep.add(f"sessions: {len(missing)} expected rows not found, {len(extra)} rows not expected "
             f"({shown} differences, first {min(shown, MAX_REPORT)} shown)")
@@ -222,7 +238,7 @@ def compare_histograms(expected, files, rep):
             r = g["rows"][0]
             for c in ("v4client_count", "v6client_count", "v4client_count_hll", "v6client_count_hll"):
                 if r[c] != w[c]:
-                    diffs.append(f"{c}: got {short(r[c])}, expected {short(w[c])}")
+                    diffs.append(diff_value(c, r[c], w[c]))
         if diffs:
             note(f"histogram {name}: " + "; ".join(diffs))
     if shown:
