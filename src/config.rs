@@ -271,14 +271,14 @@ pub const KEYS: &[KeySpec] = &[
         "disable-mqtt-filequeue",
         Bool,
         false,
-        false,
+        true,
         "do not queue MQTT messages on disk",
     ),
     k(
         "pebble-sync",
         Bool,
         true,
-        false,
+        true,
         "fsync the seen-qname store on insert",
     ),
     k(
@@ -287,6 +287,13 @@ pub const KEYS: &[KeySpec] = &[
         false,
         true,
         "seen-qname cache entries (default 10000000)",
+    ),
+    k(
+        "mqtt-filequeue-max-messages",
+        Int,
+        false,
+        true,
+        "most messages the MQTT file queue holds; more are discarded (default 1000000)",
     ),
     k(
         "newqname-buffer",
@@ -493,6 +500,8 @@ pub struct Config {
     pub pebble_sync: bool,
     pub qname_seen_entries: i64,
     pub newqname_buffer: i64,
+    /// `mqtt-filequeue-max-messages`.
+    pub mqtt_filequeue_max_messages: i64,
     pub mqtt_signing_key_file: String,
     pub mqtt_client_key_file: String,
     pub mqtt_client_cert_file: String,
@@ -545,6 +554,7 @@ impl Default for Config {
             pebble_sync: false,
             qname_seen_entries: 10_000_000,
             newqname_buffer: 1000,
+            mqtt_filequeue_max_messages: 1_000_000,
             mqtt_signing_key_file: "edm-mqtt-signer-key.pem".into(),
             mqtt_client_key_file: "edm-mqtt-client-key.pem".into(),
             mqtt_client_cert_file: "edm-mqtt-client.pem".into(),
@@ -629,6 +639,7 @@ field_access! {
     "pebble-sync" => pebble_sync: Bool,
     "qname-seen-entries" => qname_seen_entries: Int,
     "newqname-buffer" => newqname_buffer: Int,
+    "mqtt-filequeue-max-messages" => mqtt_filequeue_max_messages: Int,
     "mqtt-signing-key-file" => mqtt_signing_key_file: Str,
     "mqtt-client-key-file" => mqtt_client_key_file: Str,
     "mqtt-client-cert-file" => mqtt_client_cert_file: Str,
@@ -987,6 +998,9 @@ impl Config {
         }
         if self.newqname_buffer < 1 {
             bad("newqname-buffer", "must be >= 1".into());
+        }
+        if self.mqtt_filequeue_max_messages < 1 {
+            bad("mqtt-filequeue-max-messages", "must be >= 1".into());
         }
         if self.qname_seen_entries < 1 {
             bad("qname-seen-entries", "must be >= 1".into());

@@ -105,11 +105,13 @@ metrics! {
     /// new_qname events handed to the publisher queue.
     new_qname_queued: "counter", "edm_new_qname_queued_total", "new_qname events queued for the MQTT publisher";
     /// new_qname events dropped (queue full or broker unreachable).
-    new_qname_discarded: "counter", "edm_new_qname_discarded_total", "new_qname events dropped because the publisher queue was full or the broker unreachable";
+    new_qname_discarded: "counter", "edm_new_qname_discarded_total", "new_qname events dropped: publisher channel or file queue full, or (without the file queue) broker unreachable";
     /// Events published.
     mqtt_published: "counter", "edm_mqtt_published_total", "signed new_qname events handed to the MQTT connection";
     /// Events that could not be published.
     mqtt_publish_failures: "counter", "edm_mqtt_publish_failures_total", "new_qname events the MQTT client refused";
+    /// File queue read or write errors.
+    mqtt_filequeue_errors: "counter", "edm_mqtt_filequeue_errors_total", "MQTT file queue read or write errors";
     /// 1 while connected to the broker.
     mqtt_connected: "gauge", "edm_mqtt_connected", "1 while connected to the MQTT broker";
     /// Reloads that completed with every part loaded.

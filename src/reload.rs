@@ -348,6 +348,13 @@ impl Reloader {
             self.current.disable_session_files = new.disable_session_files;
             report.changed.push("settings");
         }
+        if new.pebble_sync != self.current.pebble_sync {
+            if let Some(seen) = &self.shared.seen {
+                seen.set_sync(new.pebble_sync);
+            }
+            self.current.pebble_sync = new.pebble_sync;
+            report.changed.push("pebble-sync");
+        }
 
         report.took = started.elapsed();
         if report.failed.is_empty() {

@@ -62,6 +62,9 @@ pub enum ServiceError {
     /// The seen-qname store could not be opened.
     #[error(transparent)]
     Seen(#[from] crate::newqname::seen::OpenError),
+    /// The MQTT file queue could not be opened.
+    #[error(transparent)]
+    FileQueue(#[from] crate::newqname::filequeue::OpenError),
     /// The new_qname signing key could not be loaded.
     #[error(transparent)]
     SigningKey(#[from] crate::newqname::jws::KeyError),
@@ -220,8 +223,9 @@ pub async fn run_with_metrics(
     // instance on the same data dir fails on its socket, not on the store.
     let seen_dir = PathBuf::from(&config.data_dir).join("seen-qnames");
     let entries = config.qname_seen_entries as u64;
+    let sync = config.pebble_sync;
     let seen = tokio::task::spawn_blocking(move || {
-        crate::newqname::seen::SeenQnames::open(&seen_dir, entries, false)
+        crate::newqname::seen::SeenQnames::open(&seen_dir, entries, sync)
     })
     .await
     .map_err(|e| ServiceError::Thread(std::io::Error::other(e)))??;
@@ -258,10 +262,35 @@ pub async fn run_with_metrics(
         } else {
             None
         };
+        let queue = if config.disable_mqtt_filequeue {
+            None
+        } else {
+            let dir = PathBuf::from(&config.data_dir).join("mqtt").join("queue");
+            let max = config.mqtt_filequeue_max_messages as u64;
+            let queue = tokio::task::spawn_blocking(move || {
+                crate::newqname::filequeue::FileQueue::open(&dir, max)
+            })
+            .await
+            .map_err(|e| ServiceError::Thread(std::io::Error::other(e)))??;
+            let queue = Arc::new(queue);
+            if !queue.is_empty() {
+                tracing::info!(
+                    messages = queue.len(),
+                    "MQTT file queue holds messages from an earlier run"
+                );
+            }
+            let q = queue.clone();
+            metrics.register_gauge(
+                "edm_mqtt_filequeue_messages",
+                "signed new_qname events waiting in the MQTT file queue",
+                move || q.len(),
+            );
+            Some(queue)
+        };
         let (tx, rx) = flume::bounded(config.newqname_buffer as usize);
         let qrx = rx.clone();
         metrics.register_gauge(
-            "edm_new_qname_channel_len",
+            "edm_new_qname_ch_len",
             "new_qname events waiting for the publisher",
             move || qrx.len() as u64,
         );
@@ -272,6 +301,7 @@ pub async fn run_with_metrics(
                 keepalive: config.mqtt_keepalive as u64,
                 signer,
                 tls,
+                queue,
             },
             rx,
             metrics.clone(),

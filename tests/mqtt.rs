@@ -7,14 +7,11 @@
 
 mod common;
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use common::mqtt::*;
 use common::*;
 
 struct Mosquitto {
@@ -55,108 +52,6 @@ impl Drop for Mosquitto {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Subscribe to `events/up/#`; payloads arrive on the returned channel.
-fn subscribe(port: u16) -> mpsc::Receiver<(String, Vec<u8>)> {
-    use rumqttc::v5::mqttbytes::QoS;
-    use rumqttc::v5::mqttbytes::v5::Packet;
-    use rumqttc::v5::{Client, Event, MqttOptions};
-    let (tx, rx) = mpsc::channel();
-    let mut opts = MqttOptions::new(format!("test-sub-{port}"), "127.0.0.1", port);
-    opts.set_keep_alive(Duration::from_secs(30));
-    let (client, mut conn) = Client::new(opts, 4096);
-    let (ready_tx, ready_rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for ev in conn.iter() {
-            match ev {
-                Ok(Event::Incoming(Packet::ConnAck(_))) => {
-                    client.subscribe("events/up/#", QoS::AtMostOnce).unwrap();
-                }
-                Ok(Event::Incoming(Packet::SubAck(_))) => {
-                    let _ = ready_tx.send(());
-                }
-                Ok(Event::Incoming(Packet::Publish(p))) => {
-                    let topic = String::from_utf8_lossy(&p.topic).into_owned();
-                    if tx.send((topic, p.payload.to_vec())).is_err() {
-                        return;
-                    }
-                }
-                Ok(_) => {}
-                Err(_) => return,
-            }
-        }
-    });
-    ready_rx
-        .recv_timeout(Duration::from_secs(10))
-        .expect("subscribed");
-    rx
-}
-
-/// Collect messages until `n` arrived or `quiet` passed without one.
-fn collect(
-    rx: &mpsc::Receiver<(String, Vec<u8>)>,
-    n: usize,
-    quiet: Duration,
-) -> Vec<(String, Vec<u8>)> {
-    let mut v = Vec::new();
-    while v.len() < n {
-        match rx.recv_timeout(quiet) {
-            Ok(m) => v.push(m),
-            Err(_) => break,
-        }
-    }
-    v
-}
-
-/// Verify a flattened JWS with the test key; returns the payload JSON.
-fn verify(jws: &[u8]) -> serde_json::Value {
-    let v: serde_json::Value = serde_json::from_slice(jws).expect("JWS JSON");
-    let key = serde_json::from_str::<serde_json::Value>(
-        &std::fs::read_to_string(testdata("mqtt/signing-key.jwk")).unwrap(),
-    )
-    .unwrap();
-    let x: [u8; 32] = B64
-        .decode(key["x"].as_str().unwrap())
-        .unwrap()
-        .try_into()
-        .unwrap();
-    let public = ed25519_dalek::VerifyingKey::from_bytes(&x).unwrap();
-    let (p, pl, sig) = (
-        v["protected"].as_str().unwrap(),
-        v["payload"].as_str().unwrap(),
-        v["signature"].as_str().unwrap(),
-    );
-    assert_eq!(
-        B64.decode(p).unwrap(),
-        br#"{"alg":"EdDSA","kid":"edm-test"}"#
-    );
-    let sig = ed25519_dalek::Signature::from_slice(&B64.decode(sig).unwrap()).unwrap();
-    public
-        .verify_strict(format!("{p}.{pl}").as_bytes(), &sig)
-        .expect("signature verifies");
-    serde_json::from_slice(&B64.decode(pl).unwrap()).unwrap()
-}
-
-fn edm_config(dir: &Path, sock: &Path, port: u16) -> String {
-    config_text(dir, &format!("input-unix = \"{}\"", sock.display()), "")
-        .replace("disable-mqtt = true", "disable-mqtt = false")
-        + &format!(
-            "mqtt-server = \"mqtt://127.0.0.1:{port}\"\nmqtt-signing-key-file = \"{}\"\nnewqname-buffer = 100000\n",
-            testdata("mqtt/signing-key.jwk").display()
-        )
-}
-
-fn wait_connected(edm: &Edm) {
-    edm.wait_metric("edm_mqtt_connected", 1, Duration::from_secs(30));
-}
-
 #[test]
 fn new_qnames_are_published_once_signed_and_survive_restart_and_outage() {
     let Some(bin) = require_program("mosquitto", "mqtt") else {
@@ -181,20 +76,7 @@ fn new_qnames_are_published_once_signed_and_survive_restart_and_outage() {
     assert_eq!(edm.metric("edm_new_qname_queued_total"), new);
     assert_eq!(edm.metric("edm_new_qname_discarded_total"), 0);
     assert_eq!(got.len() as u64, new, "every event arrives");
-    let mut names: HashMap<String, usize> = HashMap::new();
-    for (topic, payload) in &got {
-        assert_eq!(topic, "events/up/edm-test/new_qname");
-        let e = verify(payload);
-        assert_eq!(e["type"], "new_qname");
-        assert_eq!(e["version"], 0);
-        assert!(e["flags"].as_u64().unwrap() & 0x8000 != 0, "QR set: {e}");
-        assert!(e["qtype"].as_u64().is_some() && e["qclass"].as_u64().is_some());
-        let ts = e["timestamp"].as_str().unwrap();
-        assert!(ts.ends_with(":00Z") && ts.len() == 20, "{ts}");
-        *names
-            .entry(e["qname"].as_str().unwrap().to_ascii_lowercase())
-            .or_default() += 1;
-    }
+    let names = check_events(&got);
     assert_eq!(names.len() as u64, new, "no name twice");
     edm.stop();
 
@@ -207,12 +89,13 @@ fn new_qnames_are_published_once_signed_and_survive_restart_and_outage() {
     assert!(collect(&rx, 1, Duration::from_millis(500)).is_empty());
     edm.stop();
 
-    // 3. Broker down: counted as discarded, no stall; back up: delivery resumes.
+    // 3. Without the file queue, broker down: counted as discarded, no
+    //    stall; back up: delivery resumes.
     drop(rx);
     drop(broker);
     let dir2 = tempdir("mqtt-down");
     let sock2 = dir2.path().join("edm.sock");
-    let cfg2 = edm_config(dir2.path(), &sock2, port);
+    let cfg2 = edm_config(dir2.path(), &sock2, port) + "disable-mqtt-filequeue = true\n";
     let edm = Edm::start(dir2.path(), &cfg2, 1);
     send_session(connect_unix(&sock2), &frames, true);
     edm.wait_metric("edm_processed_dnstap_total", 5000, Duration::from_secs(60));
@@ -235,12 +118,31 @@ fn new_qnames_are_published_once_signed_and_survive_restart_and_outage() {
     assert!(new2 > 0);
     let got = collect(&rx, new2 as usize, Duration::from_secs(5));
     assert_eq!(got.len() as u64, new2, "delivery resumed");
-    for (_, p) in &got {
-        verify(p);
-    }
+    assert_eq!(check_events(&got).len() as u64, new2);
+    edm.stop();
+    drop(rx);
+    drop(broker);
+
+    // 4. With the file queue (the default), broker down: queued on disk, none
+    //    discarded; back up: every queued event arrives once.
+    let dir3 = tempdir("mqtt-queue");
+    let sock3 = dir3.path().join("edm.sock");
+    let cfg3 = edm_config(dir3.path(), &sock3, port);
+    let edm = Edm::start(dir3.path(), &cfg3, 1);
+    send_session(connect_unix(&sock3), &frames, true);
+    edm.wait_metric("edm_processed_dnstap_total", 5000, Duration::from_secs(60));
+    edm.wait_metric("edm_mqtt_filequeue_messages", new, Duration::from_secs(30));
+    assert_eq!(edm.metric("edm_new_qname_discarded_total"), 0);
+    let broker = Mosquitto::start(&bin, dir3.path(), port);
+    let rx = subscribe(broker.port);
+    wait_connected(&edm);
+    let got = collect(&rx, new as usize, Duration::from_secs(10));
+    assert_eq!(got.len() as u64, new, "every queued event arrives");
+    assert_eq!(check_events(&got).len() as u64, new, "no name twice");
+    edm.wait_metric("edm_mqtt_filequeue_messages", 0, Duration::from_secs(10));
     edm.stop();
     eprintln!(
-        "{new} events delivered and verified; {new} discarded while the broker was down; {new2} after it returned"
+        "{new} events delivered and verified; {new} discarded while the broker was down (no file queue), {new2} after it returned; {new} queued on disk while it was down and delivered once when it returned"
     );
 }
 

@@ -77,19 +77,24 @@ pub struct Shared {
     pub events: Option<flume::Sender<crate::newqname::event::NewQname>>,
 }
 
+/// Names each worker remembers as seen in front of the shared check (per
+/// generation; at most twice this many).
+const SEEN_FRONT_ENTRIES: usize = 1 << 16;
+
 /// The seen-qname check (reference §1 step 14) for a response that is
 /// neither ignored nor well-known.
 fn seen_check(
     shared: &Shared,
     candidate: &core::Candidate,
     lower: &mut String,
+    front: &mut crate::newqname::seen::SeenFront,
     counters: &mut WorkerCounters,
 ) {
     let Some(seen) = &shared.seen else { return };
     lower.clear();
     lower.push_str(&candidate.qname);
     lower.make_ascii_lowercase();
-    if seen.check(lower) != crate::newqname::seen::Seen::New {
+    if front.check(seen, lower) != crate::newqname::seen::Seen::New {
         return;
     }
     counters.new_qnames += 1;
@@ -143,6 +148,7 @@ fn run_worker(
     let mut state = core::WorkerState::new(cache_entries);
     let mut counters = WorkerCounters::default();
     let mut lower = String::with_capacity(256);
+    let mut front = crate::newqname::seen::SeenFront::new(SEEN_FRONT_ENTRIES);
     while let Ok(batch) = input.recv() {
         let pan = shared.cryptopan.load();
         let settings = shared.settings.load();
@@ -160,11 +166,23 @@ fn run_worker(
                 &mut counters,
             ) {
                 core::Outcome::Session(row) => {
-                    seen_check(shared, &state.candidate, &mut lower, &mut counters);
+                    seen_check(
+                        shared,
+                        &state.candidate,
+                        &mut lower,
+                        &mut front,
+                        &mut counters,
+                    );
                     rows.push(*row);
                 }
                 core::Outcome::SessionDisabled => {
-                    seen_check(shared, &state.candidate, &mut lower, &mut counters);
+                    seen_check(
+                        shared,
+                        &state.candidate,
+                        &mut lower,
+                        &mut front,
+                        &mut counters,
+                    );
                 }
                 core::Outcome::Histogram(u) => updates.push(u),
                 core::Outcome::Dropped => {}

@@ -9,8 +9,11 @@
 //! - [`jws`]: flattened JWS (EdDSA, Ed25519) signing with a JWK key file.
 //!
 //! - [`mqtt`]: the publisher (MQTT v5, QoS 0, `events/up/<kid>/new_qname`).
+//! - [`filequeue`]: the bounded on-disk queue in front of the broker.
+//! - [`tls`]: TLS 1.3 with a reloadable client certificate.
 
 pub mod event;
+pub mod filequeue;
 pub mod jws;
 pub mod mqtt;
 pub mod seen;

@@ -5,14 +5,18 @@
 //! QoS 0, to `events/up/<kid>/new_qname`, client id `<kid>-edm`.
 //!
 //! The connection is driven by its own task and re-established with
-//! exponential backoff (0.5 s … 30 s). While the broker is unreachable events
-//! are counted as discarded, so nothing stalls and memory stays bounded.
+//! exponential backoff (0.5 s … 30 s). By default every signed event is first
+//! appended to the on-disk queue ([`super::filequeue`], bounded), which a
+//! sender drains oldest first while connected: an outage or a restart loses
+//! nothing queued. With `disable-mqtt-filequeue` events are published
+//! directly and, while the broker is unreachable, counted as discarded. Either
+//! way nothing stalls the workers and memory stays bounded.
 //!
 //! TLS (1.3 only, optional client certificate from a reloadable store) is in
-//! [`super::tls`]. The on-disk queue is not implemented yet.
+//! [`super::tls`].
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
 use rumqttc::v5::mqttbytes::QoS;
@@ -20,6 +24,7 @@ use rumqttc::v5::{AsyncClient, Event, MqttOptions};
 use tokio_util::sync::CancellationToken;
 
 use super::event::NewQname;
+use super::filequeue::FileQueue;
 use super::jws::JwsSigner;
 use crate::metrics::Metrics;
 
@@ -81,9 +86,12 @@ pub struct PublisherConfig {
     pub signer: JwsSigner,
     /// TLS settings when the broker URL asks for TLS.
     pub tls: Option<Arc<rustls::ClientConfig>>,
+    /// The on-disk queue (`None` with `disable-mqtt-filequeue`).
+    pub queue: Option<Arc<FileQueue>>,
 }
 
-/// Run the publisher until `shutdown`, taking events from `events`.
+/// Run the publisher until `shutdown`, taking events from `events`. Returns
+/// once `events` is closed and drained (or at `shutdown`).
 pub async fn run(
     config: PublisherConfig,
     events: flume::Receiver<NewQname>,
@@ -104,62 +112,133 @@ pub async fn run(
             rumqttc::TlsConfiguration::Rustls(tls.clone()),
         ));
     }
-    let (client, mut eventloop) = AsyncClient::new(opts, 1024);
-    let connected = Arc::new(AtomicBool::new(false));
-
-    let conn = connected.clone();
-    let m = metrics.clone();
-    let stop = shutdown.clone();
+    let (client, eventloop) = AsyncClient::new(opts, 1024);
+    let (conn_tx, connected) = tokio::sync::watch::channel(false);
     let broker = format!("{}:{}", config.broker.host, config.broker.port);
-    let mut driver = tokio::spawn(async move {
-        let mut backoff = Duration::from_millis(500);
-        loop {
-            let ev = tokio::select! {
-                _ = stop.cancelled() => break,
-                ev = eventloop.poll() => ev,
-            };
-            match ev {
-                Ok(Event::Incoming(rumqttc::v5::mqttbytes::v5::Packet::ConnAck(_))) => {
-                    tracing::info!(%broker, "connected to the MQTT broker");
-                    conn.store(true, Relaxed);
-                    m.mqtt_connected.store(1, Relaxed);
-                    backoff = Duration::from_millis(500);
-                }
-                // Requests are sent in order: everything published before went out.
-                Ok(Event::Outgoing(rumqttc::Outgoing::Disconnect)) => break,
-                Ok(_) => {}
-                Err(e) => {
-                    if conn.swap(false, Relaxed) {
-                        tracing::warn!(%broker, error = %e, "lost the MQTT connection; reconnecting");
-                    } else {
-                        tracing::debug!(%broker, error = %e, "cannot connect to the MQTT broker");
-                    }
-                    m.mqtt_connected.store(0, Relaxed);
-                    tokio::select! {
-                        _ = stop.cancelled() => break,
-                        _ = tokio::time::sleep(backoff) => {}
-                    }
-                    backoff = (backoff * 2).min(Duration::from_secs(30));
-                }
+    let driver_stop = CancellationToken::new();
+    let mut driver = tokio::spawn(drive(
+        eventloop,
+        conn_tx,
+        metrics.clone(),
+        broker,
+        driver_stop.clone(),
+    ));
+
+    match &config.queue {
+        None => {
+            direct(
+                &config, &topic, &client, &connected, &events, &metrics, &shutdown,
+            )
+            .await
+        }
+        Some(queue) => {
+            let pushed = Arc::new(tokio::sync::Notify::new());
+            let sender_stop = CancellationToken::new();
+            let mut sender = tokio::spawn(send_queued(
+                queue.clone(),
+                client.clone(),
+                topic.clone(),
+                connected.clone(),
+                pushed.clone(),
+                metrics.clone(),
+                sender_stop.clone(),
+            ));
+            intake(&config, queue, &events, &pushed, &metrics, &shutdown).await;
+            // Everything is on disk; give the sender a moment to hand over
+            // what it can, the rest waits for the next start.
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
+            while !queue.is_empty()
+                && *connected.borrow()
+                && !shutdown.is_cancelled()
+                && tokio::time::Instant::now() < deadline
+            {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            sender_stop.cancel();
+            if tokio::time::timeout(Duration::from_secs(1), &mut sender)
+                .await
+                .is_err()
+            {
+                sender.abort();
+            }
+            if let Err(e) = queue.persist() {
+                tracing::error!(error = %e, "cannot sync the MQTT file queue");
             }
         }
-    });
+    }
+    if *connected.borrow() && client.try_disconnect().is_ok() {
+        let _ = tokio::time::timeout(Duration::from_secs(1), &mut driver).await;
+    }
+    driver_stop.cancel();
+    let _ = driver.await;
+    metrics.mqtt_connected.store(0, Relaxed);
+}
 
+/// Drive the connection: reconnect with backoff, publish the state.
+async fn drive(
+    mut eventloop: rumqttc::v5::EventLoop,
+    connected: tokio::sync::watch::Sender<bool>,
+    m: Arc<Metrics>,
+    broker: String,
+    stop: CancellationToken,
+) {
+    let mut backoff = Duration::from_millis(500);
+    loop {
+        let ev = tokio::select! {
+            _ = stop.cancelled() => break,
+            ev = eventloop.poll() => ev,
+        };
+        match ev {
+            Ok(Event::Incoming(rumqttc::v5::mqttbytes::v5::Packet::ConnAck(_))) => {
+                tracing::info!(%broker, "connected to the MQTT broker");
+                connected.send_replace(true);
+                m.mqtt_connected.store(1, Relaxed);
+                backoff = Duration::from_millis(500);
+            }
+            Ok(Event::Outgoing(rumqttc::Outgoing::Disconnect)) => break,
+            Ok(_) => {}
+            Err(e) => {
+                if connected.send_replace(false) {
+                    tracing::warn!(%broker, error = %e, "lost the MQTT connection; reconnecting");
+                } else {
+                    tracing::debug!(%broker, error = %e, "cannot connect to the MQTT broker");
+                }
+                m.mqtt_connected.store(0, Relaxed);
+                tokio::select! {
+                    _ = stop.cancelled() => break,
+                    _ = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(30));
+            }
+        }
+    }
+    connected.send_replace(false);
+}
+
+/// Without the file queue: publish directly while connected; while the
+/// broker is unreachable events are counted as discarded.
+async fn direct(
+    config: &PublisherConfig,
+    topic: &str,
+    client: &AsyncClient,
+    connected: &tokio::sync::watch::Receiver<bool>,
+    events: &flume::Receiver<NewQname>,
+    metrics: &Metrics,
+    shutdown: &CancellationToken,
+) {
     loop {
         let event = tokio::select! {
             _ = shutdown.cancelled() => break,
             e = events.recv_async() => match e { Ok(e) => e, Err(_) => break },
         };
-        if !connected.load(Relaxed) {
+        if !*connected.borrow() {
             metrics.new_qname_discarded.fetch_add(1, Relaxed);
             continue;
         }
         let signed = config.signer.sign(event.to_json().as_bytes());
-        // Waits while the connection's request queue is full: back-pressure
-        // goes to the bounded event queue, whose overflow is counted.
         let sent = tokio::select! {
             _ = shutdown.cancelled() => break,
-            r = client.publish(topic.clone(), QoS::AtMostOnce, false, signed) => r,
+            r = client.publish(topic, QoS::AtMostOnce, false, signed) => r,
         };
         match sent {
             Ok(()) => {
@@ -171,13 +250,110 @@ pub async fn run(
             }
         }
     }
-    // Flush what was handed to the connection, then say goodbye.
-    if connected.load(Relaxed) && client.try_disconnect().is_ok() {
-        let _ = tokio::time::timeout(Duration::from_secs(1), &mut driver).await;
+}
+
+/// With the file queue: sign every event and append it to the queue, whether
+/// or not the broker is reachable. Drains `events` until it is closed.
+async fn intake(
+    config: &PublisherConfig,
+    queue: &FileQueue,
+    events: &flume::Receiver<NewQname>,
+    pushed: &tokio::sync::Notify,
+    metrics: &Metrics,
+    shutdown: &CancellationToken,
+) {
+    let mut full_logged = false;
+    loop {
+        let event = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            e = events.recv_async() => match e { Ok(e) => e, Err(_) => break },
+        };
+        let signed = config.signer.sign(event.to_json().as_bytes());
+        match queue.push(signed.as_bytes()) {
+            Ok(true) => {
+                full_logged = false;
+                pushed.notify_one();
+            }
+            Ok(false) => {
+                metrics.new_qname_discarded.fetch_add(1, Relaxed);
+                if !full_logged {
+                    full_logged = true;
+                    tracing::warn!(
+                        messages = queue.len(),
+                        "the MQTT file queue is full; new_qname events are discarded until the broker takes some"
+                    );
+                }
+            }
+            Err(e) => {
+                metrics.new_qname_discarded.fetch_add(1, Relaxed);
+                metrics.mqtt_filequeue_errors.fetch_add(1, Relaxed);
+                tracing::warn!(error = %e, "cannot append to the MQTT file queue; event discarded");
+            }
+        }
     }
-    driver.abort();
-    let _ = driver.await;
-    metrics.mqtt_connected.store(0, Relaxed);
+}
+
+/// Hand queued messages to the broker, oldest first, while connected; a
+/// message leaves the queue once the client has taken it.
+async fn send_queued(
+    queue: Arc<FileQueue>,
+    client: AsyncClient,
+    topic: String,
+    mut connected: tokio::sync::watch::Receiver<bool>,
+    pushed: Arc<tokio::sync::Notify>,
+    metrics: Arc<Metrics>,
+    stop: CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            r = connected.wait_for(|c| *c) => if r.is_err() { return },
+        }
+        let front = match queue.front() {
+            Ok(f) => f,
+            Err(e) => {
+                metrics.mqtt_filequeue_errors.fetch_add(1, Relaxed);
+                tracing::warn!(error = %e, "cannot read the MQTT file queue");
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                }
+            }
+        };
+        let Some((seq, msg)) = front else {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = pushed.notified() => continue,
+                // A lost wake-up costs at most this long.
+                _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
+            }
+        };
+        let sent = tokio::select! {
+            _ = stop.cancelled() => return,
+            r = client.publish(topic.as_str(), QoS::AtMostOnce, false, msg.to_vec()) => r,
+        };
+        match sent {
+            Ok(()) => {
+                metrics.mqtt_published.fetch_add(1, Relaxed);
+                if let Err(e) = queue.remove(seq) {
+                    metrics.mqtt_filequeue_errors.fetch_add(1, Relaxed);
+                    tracing::warn!(error = %e, "cannot remove a sent message from the MQTT file queue");
+                    tokio::select! {
+                        _ = stop.cancelled() => return,
+                        _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    }
+                }
+            }
+            Err(e) => {
+                metrics.mqtt_publish_failures.fetch_add(1, Relaxed);
+                tracing::debug!(error = %e, "cannot publish a queued new_qname event");
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -17,7 +17,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 
 /// The answer for one name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,7 +53,7 @@ pub struct SeenQnames {
     cache: moka::sync::Cache<Box<str>, ()>,
     keyspace: fjall::Keyspace,
     names: fjall::PartitionHandle,
-    sync: bool,
+    sync: AtomicBool,
     counters: Arc<SeenCounters>,
 }
 
@@ -94,9 +94,14 @@ impl SeenQnames {
             cache,
             keyspace,
             names,
-            sync,
+            sync: AtomicBool::new(sync),
             counters,
         })
+    }
+
+    /// Fsync every recorded name from now on (`pebble-sync`, reloadable).
+    pub fn set_sync(&self, sync: bool) {
+        self.sync.store(sync, Relaxed);
     }
 
     /// The counters.
@@ -128,7 +133,7 @@ impl SeenQnames {
         if let Err(e) = self.names.insert(name, []) {
             self.counters.store_errors.fetch_add(1, Relaxed);
             tracing::warn!(error = %e, "cannot record a new qname in the store");
-        } else if self.sync {
+        } else if self.sync.load(Relaxed) {
             if let Err(e) = self.keyspace.persist(fjall::PersistMode::SyncAll) {
                 self.counters.store_errors.fetch_add(1, Relaxed);
                 tracing::warn!(error = %e, "cannot sync the seen-qname store");
@@ -143,6 +148,52 @@ impl SeenQnames {
     /// The store's error.
     pub fn persist(&self) -> Result<(), fjall::Error> {
         self.keyspace.persist(fjall::PersistMode::SyncAll)
+    }
+}
+
+/// A worker's own memory of names it knows are seen, in front of the shared
+/// [`SeenQnames`]: a repeated name costs one hash lookup, no shared state
+/// touched. Names only ever go from new to seen, so a name that passed the
+/// shared check once is seen for good and this set can never be wrong; it only
+/// saves work. Bounded: two generations of at most `cap` names each; when the
+/// current one is full it becomes the old one (names in use move back), so
+/// memory stays at most `2 × cap` names.
+#[derive(Debug)]
+pub struct SeenFront {
+    current: std::collections::HashSet<Box<str>, foldhash::fast::RandomState>,
+    old: std::collections::HashSet<Box<str>, foldhash::fast::RandomState>,
+    cap: usize,
+}
+
+impl SeenFront {
+    /// A front set of at most `2 × cap` names.
+    pub fn new(cap: usize) -> Self {
+        Self {
+            current: Default::default(),
+            old: Default::default(),
+            cap: cap.max(1),
+        }
+    }
+
+    /// Check `name` (lowercased): the front set first, then `shared`.
+    pub fn check(&mut self, shared: &SeenQnames, name: &str) -> Seen {
+        if self.current.contains(name) {
+            return Seen::Seen;
+        }
+        if let Some(k) = self.old.take(name) {
+            self.remember(k);
+            return Seen::Seen;
+        }
+        let answer = shared.check(name);
+        self.remember(name.into());
+        answer
+    }
+
+    fn remember(&mut self, name: Box<str>) {
+        if self.current.len() >= self.cap {
+            self.old = std::mem::take(&mut self.current);
+        }
+        self.current.insert(name);
     }
 }
 
@@ -197,5 +248,49 @@ mod tests {
         assert!(s.counters().evicted.load(Relaxed) >= 1);
         assert_eq!(s.check("a."), Seen::Seen);
         assert_eq!(s.check("b."), Seen::Seen);
+    }
+
+    #[test]
+    fn front_sets_answer_repeats_and_stay_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SeenQnames::open(dir.path(), 1000, false).unwrap();
+        let mut f = SeenFront::new(4);
+        let mut g = SeenFront::new(4);
+        assert_eq!(f.check(&s, "a."), Seen::New);
+        assert_eq!(f.check(&s, "a."), Seen::Seen);
+        // Another worker learns it from the shared check.
+        assert_eq!(g.check(&s, "a."), Seen::Seen);
+        for i in 0..100 {
+            let n = format!("n{i}.");
+            assert_eq!(f.check(&s, &n), Seen::New, "{n}");
+            assert_eq!(g.check(&s, &n), Seen::Seen, "{n}");
+            assert!(f.current.len() + f.old.len() <= 8);
+        }
+        // Evicted from the front set: the shared check still answers.
+        assert_eq!(f.check(&s, "a."), Seen::Seen);
+    }
+
+    #[test]
+    fn sixty_four_workers_with_front_sets_one_new() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SeenQnames::open(dir.path(), 1000, false).unwrap();
+        let barrier = std::sync::Barrier::new(64);
+        let news = AtomicU64::new(0);
+        std::thread::scope(|scope| {
+            for _ in 0..64 {
+                scope.spawn(|| {
+                    let mut front = SeenFront::new(16);
+                    barrier.wait();
+                    for round in 0..50 {
+                        for _ in 0..3 {
+                            if front.check(&s, &format!("w{round}.example.")) == Seen::New {
+                                news.fetch_add(1, Relaxed);
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        assert_eq!(news.load(Relaxed), 50, "one New per name over 64 workers");
     }
 }

@@ -746,3 +746,4 @@ pub fn avoid_minute_boundary() {
         std::thread::sleep(Duration::from_millis((61_000 - into) as u64));
     }
 }
+pub mod mqtt;
