@@ -41,6 +41,7 @@ pub fn command() -> Command {
         .subcommand_required(true)
         .arg_required_else_help(true)
         .subcommand(run)
+        .subcommand(bench())
         .subcommand(
             Command::new("compile")
                 .about("Compile a name list (text, one name per line, or CSV with a name column) into an .fst file that loads in milliseconds")
@@ -59,6 +60,61 @@ pub fn command() -> Command {
                         .value_parser(clap::value_parser!(PathBuf)),
                 ),
         )
+}
+
+fn bench() -> Command {
+    let n = |name: &'static str, default: &'static str, help: &'static str| {
+        Arg::new(name)
+            .long(name)
+            .value_name("N")
+            .default_value(default)
+            .help(help)
+            .value_parser(clap::value_parser!(u64))
+    };
+    Command::new("bench")
+        .about("Load tool: send a seeded synthetic dnstap workload to a child `edm run` over a unix socket and print one JSON line (frames/s from first frame to the last Parquet file flushed, CPU seconds, peak RSS)")
+        .arg(n("frames", "1000000", "frames per run"))
+        .arg(n("runs", "1", "measured runs; the median is reported"))
+        .arg(n("seed", "1", "workload seed"))
+        .arg(n("clients", "100000", "distinct client addresses (Zipf)"))
+        .arg(n("workers", "0", "minimiser-workers of the child (0 = number of CPUs)"))
+        .arg(n(
+            "cache-entries",
+            "1000000",
+            "cryptopan-address-entries and qname-seen-entries of the child",
+        ))
+        .arg(
+            Arg::new("dir")
+                .long("dir")
+                .value_name("DIR")
+                .help("where run directories go (default: a temporary directory)")
+                .value_parser(clap::value_parser!(PathBuf)),
+        )
+        .arg(
+            Arg::new("keep")
+                .long("keep")
+                .action(ArgAction::SetTrue)
+                .help("keep the run directories (config, Parquet output)"),
+        )
+}
+
+/// The options of a `bench` invocation; `edm` is the binary to start.
+pub fn bench_options(m: &ArgMatches, edm: PathBuf) -> crate::loadgen::bench::Options {
+    let n = |k: &str| m.get_one::<u64>(k).copied().unwrap_or(0);
+    crate::loadgen::bench::Options {
+        spec: crate::loadgen::workload::Spec {
+            seed: n("seed"),
+            frames: n("frames") as usize,
+            clients: n("clients").max(1) as usize,
+            ..Default::default()
+        },
+        runs: n("runs").max(1) as usize,
+        workers: n("workers") as i64,
+        cache_entries: n("cache-entries").max(1) as i64,
+        dir: m.get_one::<PathBuf>("dir").cloned(),
+        keep: m.get_flag("keep"),
+        edm,
+    }
 }
 
 /// The config path and flag overrides of a `run` invocation, in key order.

@@ -12,6 +12,7 @@ fn main() -> ExitCode {
     let sub = match matches.subcommand() {
         Some(("run", sub)) => sub,
         Some(("compile", sub)) => return compile(sub),
+        Some(("bench", sub)) => return bench(sub),
         _ => return ExitCode::FAILURE,
     };
     let (path, overrides) = edm::cli::run_args(sub);
@@ -41,6 +42,7 @@ fn main() -> ExitCode {
     });
     match result {
         Ok(s) => {
+            let usage = edm::procstat::current();
             tracing::info!(
                 frames = s.frames,
                 processed = s.processed,
@@ -50,6 +52,8 @@ fn main() -> ExitCode {
                 files = s.files,
                 write_errors = s.write_errors,
                 session_dir = %s.session_dir.display(),
+                cpu_s = usage.cpu_seconds.unwrap_or(0.0),
+                peak_rss_bytes = usage.peak_rss_bytes.unwrap_or(0),
                 "edm stopped"
             );
             println!(
@@ -71,6 +75,27 @@ fn main() -> ExitCode {
         Err(e) => {
             // One line on stderr, also when logs go elsewhere.
             eprintln!("edm: {}", Chain(&e));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn bench(sub: &clap::ArgMatches) -> ExitCode {
+    let exe = match std::env::current_exe() {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("edm: cannot find the edm binary to start: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let opts = edm::cli::bench_options(sub, exe);
+    match edm::loadgen::bench::run(&opts) {
+        Ok(report) => {
+            println!("{}", report.to_json());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("edm bench: {}", Chain(&e));
             ExitCode::FAILURE
         }
     }

@@ -1,0 +1,330 @@
+//! `edm bench`: end-to-end throughput of a real `edm run` process.
+//!
+//! For each run: a fresh data directory and config (unix socket input, the
+//! workload's well-known list, MQTT off, seen check on, sessions and
+//! histograms on), the `edm` binary started as a child, the pre-built
+//! workload sent over one Frame Streams connection as fast as the socket
+//! takes it, then SIGTERM. The clock runs from the first byte sent to the
+//! child's exit, i.e. until the last Parquet file is flushed and renamed. CPU
+//! time and peak RSS are the child's own (`/proc/self`, reported in its
+//! "edm stopped" log line). Every frame must be accounted for: the child's
+//! frame count must equal what was sent, or the run fails.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+
+use super::workload::{Spec, Workload, generate};
+use crate::input::framestream::{
+    CONTENT_TYPE_DNSTAP, ControlType, encode_control, encode_file_stop,
+};
+
+/// Why a bench run failed.
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    /// File or socket I/O.
+    #[error("{what}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// Why it failed.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The child did not behave.
+    #[error("edm run: {0}")]
+    Child(String),
+}
+
+fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> BenchError {
+    let what = what.into();
+    move |source| BenchError::Io { what, source }
+}
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The workload.
+    pub spec: Spec,
+    /// Measured runs (the median is reported).
+    pub runs: usize,
+    /// `minimiser-workers` for the child (0 = number of CPUs).
+    pub workers: i64,
+    /// `cryptopan-address-entries` and `qname-seen-entries`.
+    pub cache_entries: i64,
+    /// Where run directories go (a temporary directory when `None`).
+    pub dir: Option<PathBuf>,
+    /// Keep the run directories (Parquet output) afterwards.
+    pub keep: bool,
+    /// The `edm` binary to start.
+    pub edm: PathBuf,
+}
+
+/// One run's figures.
+#[derive(Debug, Clone, Default)]
+pub struct RunResult {
+    /// Frames sent (and counted by the child).
+    pub frames: u64,
+    /// First byte sent → child exited.
+    pub elapsed_s: f64,
+    /// Sending alone (first byte → last byte written).
+    pub send_s: f64,
+    /// frames / elapsed.
+    pub frames_per_sec: f64,
+    /// Child CPU seconds (user + system).
+    pub cpu_s: f64,
+    /// Child peak RSS, bytes.
+    pub peak_rss_bytes: u64,
+    /// The child's summary line.
+    pub summary: String,
+}
+
+/// All runs.
+#[derive(Debug, Clone)]
+pub struct Report {
+    /// The options' workload.
+    pub spec: Spec,
+    /// Workers used.
+    pub workers: i64,
+    /// Cache sizes used.
+    pub cache_entries: i64,
+    /// Bytes of Frame Streams data per run.
+    pub bytes: usize,
+    /// Per run.
+    pub runs: Vec<RunResult>,
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    match v.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
+impl Report {
+    /// Median frames/s over the runs.
+    pub fn median_frames_per_sec(&self) -> f64 {
+        median(self.runs.iter().map(|r| r.frames_per_sec).collect())
+    }
+
+    /// The one JSON line of results.
+    pub fn to_json(&self) -> String {
+        let runs: Vec<serde_json::Value> = self
+            .runs
+            .iter()
+            .map(|r| {
+                serde_json::json!({
+                    "frames_per_sec": r.frames_per_sec.round(),
+                    "elapsed_s": (r.elapsed_s * 1000.0).round() / 1000.0,
+                    "send_s": (r.send_s * 1000.0).round() / 1000.0,
+                    "cpu_s": (r.cpu_s * 100.0).round() / 100.0,
+                    "peak_rss_mb": (r.peak_rss_bytes as f64 / 1048576.0).round(),
+                })
+            })
+            .collect();
+        serde_json::json!({
+            "tool": "edm bench",
+            "version": env!("CARGO_PKG_VERSION"),
+            "frames": self.spec.frames,
+            "bytes": self.bytes,
+            "seed": self.spec.seed,
+            "clients": self.spec.clients,
+            "workers": self.workers,
+            "cache_entries": self.cache_entries,
+            "cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+            "median_frames_per_sec": self.median_frames_per_sec().round(),
+            "median_cpu_s": (median(self.runs.iter().map(|r| r.cpu_s).collect()) * 100.0).round() / 100.0,
+            "max_peak_rss_mb": (self.runs.iter().map(|r| r.peak_rss_bytes).max().unwrap_or(0) as f64 / 1048576.0).round(),
+            "runs": runs,
+            "summary": self.runs.first().map(|r| r.summary.clone()).unwrap_or_default(),
+        })
+        .to_string()
+    }
+}
+
+/// Generate the workload once, then do `opts.runs` runs.
+///
+/// # Errors
+/// [`BenchError`] for the first run that fails.
+pub fn run(opts: &Options) -> Result<Report, BenchError> {
+    let workload = generate(&opts.spec);
+    let base = match &opts.dir {
+        Some(d) => d.clone(),
+        None => std::env::temp_dir().join(format!("edm-bench-{}", std::process::id())),
+    };
+    std::fs::create_dir_all(&base).map_err(io(format!("create {}", base.display())))?;
+    let mut runs = Vec::new();
+    for i in 0..opts.runs.max(1) {
+        let dir = base.join(format!("run-{i}"));
+        let r = one_run(opts, &workload, &dir);
+        if !opts.keep {
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+        let r = r?;
+        eprintln!(
+            "edm bench: run {}/{}: {:.0} frames/s ({} frames in {:.3} s), {:.2} CPU s, peak RSS {:.0} MB",
+            i + 1,
+            opts.runs.max(1),
+            r.frames_per_sec,
+            r.frames,
+            r.elapsed_s,
+            r.cpu_s,
+            r.peak_rss_bytes as f64 / 1048576.0
+        );
+        runs.push(r);
+    }
+    if !opts.keep && opts.dir.is_none() {
+        let _ = std::fs::remove_dir_all(&base);
+    }
+    Ok(Report {
+        spec: opts.spec.clone(),
+        workers: opts.workers,
+        cache_entries: opts.cache_entries,
+        bytes: workload.data.len(),
+        runs,
+    })
+}
+
+fn one_run(opts: &Options, w: &Workload, dir: &Path) -> Result<RunResult, BenchError> {
+    std::fs::create_dir_all(dir).map_err(io(format!("create {}", dir.display())))?;
+    let sock = dir.join("edm.sock");
+    let wk = dir.join("well-known.txt");
+    std::fs::write(&wk, &w.well_known_list).map_err(io(format!("write {}", wk.display())))?;
+    let config = dir.join("edm.toml");
+    let text = format!(
+        "input-unix = \"{sock}\"\n\
+         data-dir = \"{data}\"\n\
+         cryptopan-key = \"edm-bench\"\n\
+         well-known-domains-file = \"{wk}\"\n\
+         minimiser-workers = {workers}\n\
+         cryptopan-address-entries = {cache}\n\
+         qname-seen-entries = {cache}\n\
+         metrics-address = \"\"\n\
+         disable-mqtt = true\n\
+         disable-histogram-sender = true\n",
+        sock = sock.display(),
+        data = dir.join("data").display(),
+        wk = wk.display(),
+        workers = opts.workers,
+        cache = opts.cache_entries,
+    );
+    std::fs::write(&config, text).map_err(io(format!("write {}", config.display())))?;
+
+    let mut child = Command::new(&opts.edm)
+        .arg("run")
+        .arg("--config")
+        .arg(&config)
+        .env("RUST_LOG", "info,fjall=warn,lsm_tree=warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(io(format!("start {}", opts.edm.display())))?;
+    let stderr = child.stderr.take();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let reader = std::thread::spawn(move || {
+        let mut stopped = String::new();
+        if let Some(e) = stderr {
+            for line in BufReader::new(e).lines().map_while(Result::ok) {
+                if line.contains("listening for dnstap") {
+                    let _ = tx.send(line.clone());
+                }
+                if line.contains("edm stopped") {
+                    stopped = line;
+                } else if line.contains("ERROR") || line.starts_with("edm:") {
+                    eprintln!("edm bench: child: {line}");
+                }
+            }
+        }
+        stopped
+    });
+    let kill = |child: &mut std::process::Child| {
+        let _ = child.kill();
+        let _ = child.wait();
+    };
+    if rx.recv_timeout(Duration::from_secs(60)).is_err() {
+        kill(&mut child);
+        return Err(BenchError::Child(
+            "did not start listening within 60 s".into(),
+        ));
+    }
+
+    let mut conn = std::os::unix::net::UnixStream::connect(&sock)
+        .map_err(io(format!("connect {}", sock.display())))?;
+    let mut start = BytesMut::new();
+    encode_control(ControlType::Start, Some(CONTENT_TYPE_DNSTAP), &mut start);
+    let mut stop = BytesMut::new();
+    encode_file_stop(&mut stop);
+    let t0 = Instant::now();
+    let sent = (|| {
+        conn.write_all(&start)?;
+        for chunk in w.data.chunks(1 << 20) {
+            conn.write_all(chunk)?;
+        }
+        conn.write_all(&stop)?;
+        conn.shutdown(std::net::Shutdown::Write)
+    })();
+    let send_s = t0.elapsed().as_secs_f64();
+    if let Err(e) = sent {
+        kill(&mut child);
+        return Err(BenchError::Io {
+            what: format!("send to {}", sock.display()),
+            source: e,
+        });
+    }
+    drop(conn);
+    // The connection is closed; SIGTERM drains the queue and flushes files.
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
+    let mut stdout = String::new();
+    if let Some(mut o) = child.stdout.take() {
+        let _ = std::io::Read::read_to_string(&mut o, &mut stdout);
+    }
+    let status = child.wait().map_err(io("wait for edm"))?;
+    let elapsed_s = t0.elapsed().as_secs_f64();
+    let stopped = reader.join().unwrap_or_default();
+    if !status.success() {
+        return Err(BenchError::Child(format!("exited with {status}")));
+    }
+    let field = |k: &str| -> Option<f64> {
+        stopped
+            .split_whitespace()
+            .find_map(|t| t.strip_prefix(k)?.strip_prefix('='))
+            .and_then(|v| v.parse().ok())
+    };
+    let frames = field("frames").unwrap_or(0.0) as u64;
+    if frames != w.frames as u64 {
+        return Err(BenchError::Child(format!(
+            "counted {frames} frames, {} were sent",
+            w.frames
+        )));
+    }
+    Ok(RunResult {
+        frames,
+        elapsed_s,
+        send_s,
+        frames_per_sec: frames as f64 / elapsed_s,
+        cpu_s: field("cpu_s").unwrap_or(0.0),
+        peak_rss_bytes: field("peak_rss_bytes").unwrap_or(0.0) as u64,
+        summary: stdout.trim().to_owned(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn median_of_odd_and_even() {
+        assert_eq!(median(vec![3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(vec![4.0, 1.0, 2.0, 3.0]), 2.5);
+        assert_eq!(median(vec![]), 0.0);
+    }
+}
