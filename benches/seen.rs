@@ -1,12 +1,14 @@
-//! Seen-qname check cost per frame (issue 5): a cache hit, a store hit after
-//! the cache forgot the name, and a miss (a new name: cache entry + store insert).
+//! Seen-qname check cost per frame (issue 5): a hit in the worker's own front
+//! set (the common case for a repeated name), a hit in the shared cache, a
+//! store hit after the cache forgot the name, and a miss (a new name: cache
+//! entry + store lookup + store insert).
 //!
 //! `cargo bench --bench seen`
 
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use edm::newqname::seen::{Seen, SeenQnames};
+use edm::newqname::seen::{Seen, SeenFront, SeenQnames};
 
 fn bench(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -24,6 +26,17 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             i = (i + 1) % names.len();
             black_box(seen.check(black_box(&names[i])))
+        })
+    });
+    let mut front = SeenFront::new(1 << 16);
+    for n in &names {
+        front.check(&seen, n);
+    }
+    let mut i = 0;
+    g.bench_function("front_hit", |b| {
+        b.iter(|| {
+            i = (i + 1) % names.len();
+            black_box(front.check(&seen, black_box(&names[i])))
         })
     });
     let mut n = 0u64;

@@ -156,6 +156,7 @@ fn run_worker(
         state.sync_generation(pan.generation);
         let mut rows = Vec::new();
         let mut updates = Vec::new();
+        let new_before = counters.new_qnames;
         for frame in batch {
             match core::minimise(
                 frame,
@@ -186,6 +187,11 @@ fn run_worker(
                 }
                 core::Outcome::Histogram(u) => updates.push(u),
                 core::Outcome::Dropped => {}
+            }
+        }
+        if counters.new_qnames != new_before {
+            if let Some(seen) = &shared.seen {
+                seen.flush_batch();
             }
         }
         // The collector only goes away after every worker has exited.

@@ -1,13 +1,16 @@
 //! The seen-qname check (reference §8, decisions.md "Seen-qname store").
 //!
 //! Keys are lowercased question names in presentation format. A bounded
-//! concurrent cache (`moka`, `qname-seen-entries`) answers repeated names
-//! without touching the store. On a miss the persistent store is read; a name
-//! found there is seen. Otherwise the cache's per-key atomic entry decides
-//! which caller records the name: exactly one gets [`Seen::New`] and writes
-//! it to the store, every concurrent caller gets [`Seen::Seen`]. No lock is
-//! shared by all workers: the cache is sharded internally and the store
-//! (`fjall`, an LSM tree) takes concurrent readers and writers.
+//! cache (`qname-seen-entries` names in 64 LRU shards, each behind its own
+//! mutex) answers repeated names without touching the store. On a miss the
+//! persistent store is read with the name's shard still locked; a name found
+//! there is seen, otherwise it is recorded in the cache and the store and is
+//! [`Seen::New`]. A concurrent caller with the same name waits for that shard
+//! and then finds the name cached, so exactly one caller reports it new. No
+//! lock is shared by all workers (two workers meet only on the same shard),
+//! and the store (`fjall`, an LSM tree) takes concurrent readers and writers.
+//! Each worker also keeps a [`SeenFront`] set, so a repeated name usually
+//! touches no shared state at all.
 //!
 //! Why fjall: a maintained, pure-Rust embedded store built for write-heavy
 //! workloads (every new name is an insert; nothing is ever updated), with
@@ -16,8 +19,25 @@
 //! (redb, sled's successor designs) would.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+
+/// Cache shards: enough that workers rarely meet on one.
+const SHARDS: usize = 64;
+
+/// One shard of the cache: an LRU of names.
+struct Shard {
+    lru: lru::LruCache<Box<str>, (), foldhash::fast::RandomState>,
+}
+
+impl Shard {
+    fn new(cap: usize) -> Self {
+        let cap = std::num::NonZeroUsize::new(cap).unwrap_or(std::num::NonZeroUsize::MIN);
+        Self {
+            lru: lru::LruCache::with_hasher(cap, Default::default()),
+        }
+    }
+}
 
 /// The answer for one name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,7 +70,8 @@ pub struct SeenCounters {
 
 /// Check-and-record of question names.
 pub struct SeenQnames {
-    cache: moka::sync::Cache<Box<str>, ()>,
+    shards: Box<[Mutex<Shard>]>,
+    hasher: foldhash::fast::FixedState,
     keyspace: fjall::Keyspace,
     names: fjall::PartitionHandle,
     sync: AtomicBool,
@@ -60,7 +81,7 @@ pub struct SeenQnames {
 impl std::fmt::Debug for SeenQnames {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SeenQnames")
-            .field("cached", &self.cache.entry_count())
+            .field("shards", &self.shards.len())
             .finish()
     }
 }
@@ -78,20 +99,24 @@ impl SeenQnames {
         };
         let keyspace = fjall::Config::new(dir).open().map_err(err)?;
         let names = keyspace
-            .open_partition("qnames", fjall::PartitionCreateOptions::default())
+            .open_partition(
+                "qnames",
+                // Journal writes reach the OS once per worker batch
+                // (`flush_batch`), not once per name; a smaller memtable keeps
+                // lookups of new names shallow.
+                fjall::PartitionCreateOptions::default()
+                    .manual_journal_persist(true)
+                    .max_memtable_size(8 * 1024 * 1024),
+            )
             .map_err(err)?;
         let counters = Arc::new(SeenCounters::default());
-        let c = counters.clone();
-        let cache = moka::sync::Cache::builder()
-            .max_capacity(entries)
-            .eviction_listener(move |_, _, cause| {
-                if cause == moka::notification::RemovalCause::Size {
-                    c.evicted.fetch_add(1, Relaxed);
-                }
-            })
-            .build();
+        let per_shard = (entries as usize).div_ceil(SHARDS).max(1);
+        let shards = (0..SHARDS)
+            .map(|_| Mutex::new(Shard::new(per_shard)))
+            .collect();
         Ok(Self {
-            cache,
+            shards,
+            hasher: foldhash::fast::FixedState::with_seed(0x5EE4),
             keyspace,
             names,
             sync: AtomicBool::new(sync),
@@ -111,23 +136,32 @@ impl SeenQnames {
 
     /// Check `name` (already lowercased) and record it if new.
     pub fn check(&self, name: &str) -> Seen {
-        if self.cache.contains_key(name) {
+        use std::hash::BuildHasher as _;
+        let shard = (self.hasher.hash_one(name) >> 32) as usize % self.shards.len();
+        let mut cache = self.shards[shard]
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if cache.lru.get(name).is_some() {
             return Seen::Seen;
         }
-        match self.names.get(name) {
-            Ok(Some(_)) => {
-                self.cache.insert(name.into(), ());
-                return Seen::Seen;
-            }
-            Ok(None) => {}
+        // The shard stays locked until the name is recorded: a concurrent
+        // caller with the same name waits here and then finds it cached.
+        // Other names (other shards) are not held up.
+        let stored = match self.names.contains_key(name) {
+            Ok(found) => found,
             // Reference: a lookup error counts as new (and is not recorded).
             Err(e) => {
                 self.counters.store_errors.fetch_add(1, Relaxed);
                 tracing::warn!(error = %e, "seen-qname store lookup failed");
+                false
+            }
+        };
+        if let Some((old, ())) = cache.lru.push(name.into(), ()) {
+            if &*old != name {
+                self.counters.evicted.fetch_add(1, Relaxed);
             }
         }
-        let entry = self.cache.entry(name.into()).or_insert_with(|| ());
-        if !entry.is_fresh() {
+        if stored {
             return Seen::Seen;
         }
         if let Err(e) = self.names.insert(name, []) {
@@ -140,6 +174,16 @@ impl SeenQnames {
             }
         }
         Seen::New
+    }
+
+    /// Hand the names recorded so far to the OS (a worker calls this after a
+    /// batch in which it recorded names), so a crash of the process loses
+    /// none of them; `pebble-sync` additionally fsyncs each one.
+    pub fn flush_batch(&self) {
+        if let Err(e) = self.keyspace.persist(fjall::PersistMode::Buffer) {
+            self.counters.store_errors.fetch_add(1, Relaxed);
+            tracing::warn!(error = %e, "cannot write the seen-qname journal");
+        }
     }
 
     /// Flush the store's journal to disk (at shutdown).
@@ -241,13 +285,17 @@ mod tests {
     #[test]
     fn small_cache_evicts_and_store_still_answers() {
         let dir = tempfile::tempdir().unwrap();
+        // One name per shard at most: 200 names must evict.
         let s = SeenQnames::open(dir.path(), 1, false).unwrap();
-        assert_eq!(s.check("a."), Seen::New);
-        assert_eq!(s.check("b."), Seen::New);
-        s.cache.run_pending_tasks();
-        assert!(s.counters().evicted.load(Relaxed) >= 1);
-        assert_eq!(s.check("a."), Seen::Seen);
-        assert_eq!(s.check("b."), Seen::Seen);
+        let names: Vec<String> = (0..200).map(|i| format!("n{i}.")).collect();
+        for n in &names {
+            assert_eq!(s.check(n), Seen::New);
+        }
+        let evicted = s.counters().evicted.load(Relaxed);
+        assert!(evicted >= 200 - SHARDS as u64, "{evicted}");
+        for n in &names {
+            assert_eq!(s.check(n), Seen::Seen, "{n} from the store");
+        }
     }
 
     #[test]
