@@ -91,6 +91,13 @@ fn bench() -> Command {
                 .value_parser(clap::value_parser!(PathBuf)),
         )
         .arg(
+            Arg::new("write-capture")
+                .long("write-capture")
+                .value_name("FILE")
+                .help("write the workload as a Frame Streams file (for fstrm_replay) and exit, without running edm")
+                .value_parser(clap::value_parser!(PathBuf)),
+        )
+        .arg(
             Arg::new("keep")
                 .long("keep")
                 .action(ArgAction::SetTrue)
@@ -113,6 +120,7 @@ pub fn bench_options(m: &ArgMatches, edm: PathBuf) -> crate::loadgen::bench::Opt
         cache_entries: n("cache-entries").max(1) as i64,
         dir: m.get_one::<PathBuf>("dir").cloned(),
         keep: m.get_flag("keep"),
+        write_capture: m.get_one::<PathBuf>("write-capture").cloned(),
         edm,
     }
 }

@@ -89,6 +89,24 @@ fn bench(sub: &clap::ArgMatches) -> ExitCode {
         }
     };
     let opts = edm::cli::bench_options(sub, exe);
+    if let Some(path) = &opts.write_capture {
+        let w = edm::loadgen::workload::generate(&opts.spec);
+        return match edm::loadgen::bench::write_capture(&w, path) {
+            Ok(()) => {
+                println!(
+                    "edm bench: wrote {} frames ({} bytes) to {}",
+                    w.frames,
+                    w.data.len(),
+                    path.display()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("edm bench: {}", Chain(&e));
+                ExitCode::FAILURE
+            }
+        };
+    }
     match edm::loadgen::bench::run(&opts) {
         Ok(report) => {
             println!("{}", report.to_json());

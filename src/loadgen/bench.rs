@@ -59,8 +59,35 @@ pub struct Options {
     pub dir: Option<PathBuf>,
     /// Keep the run directories (Parquet output) afterwards.
     pub keep: bool,
+    /// Write the workload as a Frame Streams file here instead of running.
+    pub write_capture: Option<PathBuf>,
     /// The `edm` binary to start.
     pub edm: PathBuf,
+}
+
+/// Write `w` as a Frame Streams file (START, data frames, STOP), as
+/// `fstrm_replay` and `edm run --input-file` read it, and its well-known list
+/// next to it (`<path>.well-known.txt`).
+///
+/// # Errors
+/// The file could not be written (named in the error).
+pub fn write_capture(w: &Workload, path: &Path) -> Result<(), BenchError> {
+    let mut head = BytesMut::new();
+    crate::input::framestream::encode_file_start(&mut head);
+    let mut tail = BytesMut::new();
+    encode_file_stop(&mut tail);
+    let mut f = std::io::BufWriter::new(
+        std::fs::File::create(path).map_err(io(format!("create {}", path.display())))?,
+    );
+    f.write_all(&head)
+        .and_then(|()| f.write_all(&w.data))
+        .and_then(|()| f.write_all(&tail))
+        .and_then(|()| f.flush())
+        .map_err(io(format!("write {}", path.display())))?;
+    let mut list = path.as_os_str().to_owned();
+    list.push(".well-known.txt");
+    let list = PathBuf::from(list);
+    std::fs::write(&list, &w.well_known_list).map_err(io(format!("write {}", list.display())))
 }
 
 /// One run's figures.

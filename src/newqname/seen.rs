@@ -19,8 +19,8 @@
 //! (redb, sled's successor designs) would.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
 
 /// Cache shards: enough that workers rarely meet on one.
 const SHARDS: usize = 64;
@@ -138,9 +138,7 @@ impl SeenQnames {
     pub fn check(&self, name: &str) -> Seen {
         use std::hash::BuildHasher as _;
         let shard = (self.hasher.hash_one(name) >> 32) as usize % self.shards.len();
-        let mut cache = self.shards[shard]
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
+        let mut cache = self.shards[shard].lock().unwrap_or_else(|p| p.into_inner());
         if cache.lru.get(name).is_some() {
             return Seen::Seen;
         }
