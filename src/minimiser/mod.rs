@@ -158,35 +158,31 @@ fn run_worker(
         let mut updates = Vec::new();
         let new_before = counters.new_qnames;
         for frame in batch {
-            match core::minimise(
+            let outcome = core::minimise(
                 frame,
                 &mut state,
                 &pan.pan,
                 &settings,
                 &lists,
                 &mut counters,
+            );
+            // Every kept non-well-known response is checked, rows written or not.
+            if matches!(
+                outcome,
+                core::Outcome::Session(_) | core::Outcome::SessionDisabled
             ) {
-                core::Outcome::Session(row) => {
-                    seen_check(
-                        shared,
-                        &state.candidate,
-                        &mut lower,
-                        &mut front,
-                        &mut counters,
-                    );
-                    rows.push(*row);
-                }
-                core::Outcome::SessionDisabled => {
-                    seen_check(
-                        shared,
-                        &state.candidate,
-                        &mut lower,
-                        &mut front,
-                        &mut counters,
-                    );
-                }
+                seen_check(
+                    shared,
+                    &state.candidate,
+                    &mut lower,
+                    &mut front,
+                    &mut counters,
+                );
+            }
+            match outcome {
+                core::Outcome::Session(row) => rows.push(*row),
                 core::Outcome::Histogram(u) => updates.push(u),
-                core::Outcome::Dropped => {}
+                core::Outcome::SessionDisabled | core::Outcome::Dropped => {}
             }
         }
         if counters.new_qnames != new_before {
