@@ -221,11 +221,18 @@ pub async fn run_with_metrics(
 
     // The seen-qname store (reference §8): after binding, so a second
     // instance on the same data dir fails on its socket, not on the store.
-    let seen_dir = PathBuf::from(&config.data_dir).join("seen-qnames");
+    let seen_dir = PathBuf::from(&config.data_dir).join("seen");
+    let old_dir = PathBuf::from(&config.data_dir).join("seen-qnames");
     let entries = config.qname_seen_entries as u64;
     let sync = config.pebble_sync;
     let seen = tokio::task::spawn_blocking(move || {
-        crate::newqname::seen::SeenQnames::open(&seen_dir, entries, sync)
+        let seen = crate::newqname::seen::SeenQnames::open(&seen_dir, entries, sync)?;
+        // The store of edm 0.1 before the fingerprint store.
+        if old_dir.is_dir() {
+            let n = seen.import_fjall(&old_dir)?;
+            tracing::info!(names = n, from = %old_dir.display(), "imported the earlier seen-qname store");
+        }
+        Ok::<_, crate::newqname::seen::OpenError>(seen)
     })
     .await
     .map_err(|e| ServiceError::Thread(std::io::Error::other(e)))??;

@@ -1,8 +1,13 @@
 //! The collector: one thread that receives session rows and histogram updates
-//! from every worker, buffers rows in Arrow builders and histogram counts in
-//! a map, and at each wall-clock minute (or on a manual rotation request)
-//! hands the interval's data to the writer thread, which writes the Parquet
-//! files durably ([`parquet_file::write_parquet_atomic`]).
+//! from every worker, builds session rows into Arrow batches and histogram
+//! counts in a map. Each full batch (64 Ki rows) goes straight to the writer
+//! thread, which streams it into the interval's session file
+//! ([`parquet_file::StreamingFile`]), so memory holds a few batches however
+//! many rows a minute brings. At each wall-clock minute (or on a manual
+//! rotation request) the session file is published under its interval name
+//! and the histogram file is written
+//! ([`parquet_file::write_parquet_atomic`]), both durably (tmp, fsync,
+//! rename).
 //!
 //! The first interval starts when the collector starts; each later one starts
 //! where the previous one stopped. An interval without data writes no file.
@@ -88,13 +93,26 @@ enum Kind {
     Histogram,
 }
 
-struct WriteJob {
-    kind: Kind,
-    dir: PathBuf,
-    schema: SchemaRef,
-    name: String,
-    batches: Vec<RecordBatch>,
-    rows: u64,
+/// Work for the writer thread, in order.
+enum WriteJob {
+    /// A whole file (histograms).
+    File {
+        kind: Kind,
+        dir: PathBuf,
+        schema: SchemaRef,
+        name: String,
+        batches: Vec<RecordBatch>,
+        rows: u64,
+    },
+    /// Rows of the open session interval, streamed into its file; the first
+    /// batch of an interval creates `<dir>/<tmp_name>.tmp`.
+    SessionRows {
+        dir: PathBuf,
+        tmp_name: String,
+        batch: RecordBatch,
+    },
+    /// The session interval is closed: publish its file as `name`.
+    SessionClose { name: String },
 }
 
 impl Collector {
@@ -153,7 +171,6 @@ struct State {
     // sessions
     session_start: OffsetDateTime,
     builder: SessionBatchBuilder,
-    batches: Vec<RecordBatch>,
     session_rows: u64,
     // histograms
     histogram_start: OffsetDateTime,
@@ -180,7 +197,6 @@ impl State {
             metrics,
             session_start: now,
             builder: SessionBatchBuilder::new(1024),
-            batches: Vec::new(),
             session_rows: 0,
             histogram_start: now,
             counts: HashMap::new(),
@@ -230,7 +246,7 @@ impl State {
                 for row in &rows {
                     self.builder.append(row);
                     if self.builder.len() >= ROWS_PER_BATCH {
-                        self.batches.push(self.builder.finish());
+                        self.stream_sessions();
                     }
                 }
                 self.session_rows += rows.len() as u64;
@@ -286,22 +302,40 @@ impl State {
         self.rotate_histogram(stop)
     }
 
+    /// Hand the buffered rows to the writer, which appends them to the
+    /// interval's file: memory holds at most one batch per stage, however
+    /// many rows a minute brings.
+    fn stream_sessions(&mut self) {
+        let batch = self.builder.finish();
+        let rows = batch.num_rows() as u64;
+        let job = WriteJob::SessionRows {
+            dir: self.config.session_dir.clone(),
+            tmp_name: format!(
+                "{SESSION_PREFIX}-{}.parquet",
+                parquet_file::format_file_time(self.session_start)
+            ),
+            batch,
+        };
+        if self.writer.send(job).is_err() {
+            tracing::error!(rows, "writer thread is gone; session rows lost");
+            self.metrics
+                .session_rows_write_failed
+                .fetch_add(rows, Relaxed);
+        }
+    }
+
     fn rotate_sessions(&mut self, stop: OffsetDateTime) {
         if !self.builder.is_empty() {
-            self.batches.push(self.builder.finish());
+            self.stream_sessions();
         }
         let start = std::mem::replace(&mut self.session_start, stop);
         let rows = std::mem::take(&mut self.session_rows);
-        let batches = std::mem::take(&mut self.batches);
         if rows > 0 {
-            self.queue(WriteJob {
-                kind: Kind::Session,
-                dir: self.config.session_dir.clone(),
-                schema: session_schema(),
-                name: parquet_file::file_name(SESSION_PREFIX, start, stop),
-                batches,
-                rows,
-            });
+            let name = parquet_file::file_name(SESSION_PREFIX, start, stop);
+            if self.writer.send(WriteJob::SessionClose { name }).is_err() {
+                tracing::error!("writer thread is gone; session file not published");
+                self.metrics.parquet_write_errors.fetch_add(1, Relaxed);
+            }
         }
     }
 
@@ -342,7 +376,7 @@ impl State {
         rows.sort_by(|a, b| a.0.cmp(&b.0));
         let start_us = (start.unix_timestamp_nanos() / 1000) as i64;
         let batch = histogram_batch(start_us, &rows).map_err(|e| e.to_string())?;
-        self.queue(WriteJob {
+        self.queue(WriteJob::File {
             kind: Kind::Histogram,
             dir: self.config.histogram_dir.clone(),
             schema: histogram_schema(),
@@ -354,7 +388,10 @@ impl State {
     }
 
     fn queue(&self, job: WriteJob) {
-        let (kind, rows) = (job.kind, job.rows);
+        let (kind, rows) = match &job {
+            WriteJob::File { kind, rows, .. } => (*kind, *rows),
+            _ => (Kind::Session, 0),
+        };
         if self.writer.send(job).is_err() {
             tracing::error!(?kind, rows, "writer thread is gone; file lost");
             self.metrics.parquet_write_errors.fetch_add(1, Relaxed);
@@ -363,36 +400,144 @@ impl State {
 }
 
 fn run_writer(rx: &Receiver<WriteJob>, metrics: &Metrics) {
+    let mut session = SessionWriter::default();
     for job in rx {
-        let (written_rows, failed_rows): (&AtomicU64, &AtomicU64) = match job.kind {
-            Kind::Session => (
-                &metrics.session_rows_written,
-                &metrics.session_rows_write_failed,
-            ),
-            Kind::Histogram => (
-                &metrics.histogram_rows_written,
-                &metrics.histogram_rows_write_failed,
-            ),
-        };
-        match parquet_file::write_parquet_atomic(
-            &job.dir,
-            &job.name,
-            job.schema.clone(),
-            &job.batches,
-        ) {
-            Ok(written) => {
-                metrics.parquet_files_written.fetch_add(1, Relaxed);
-                metrics
-                    .parquet_bytes_written
-                    .fetch_add(written.bytes, Relaxed);
-                written_rows.fetch_add(job.rows, Relaxed);
-                tracing::info!(file = %written.path.display(), rows = job.rows, bytes = written.bytes, "wrote parquet file");
+        match job {
+            WriteJob::File {
+                kind,
+                dir,
+                schema,
+                name,
+                batches,
+                rows,
+            } => write_file(kind, &dir, &name, schema, &batches, rows, metrics),
+            WriteJob::SessionRows {
+                dir,
+                tmp_name,
+                batch,
+            } => session.write(&dir, &tmp_name, &batch, metrics),
+            WriteJob::SessionClose { name } => session.close(&name, metrics),
+        }
+    }
+    // The collector always closes its last interval; anything else is an
+    // interval that can no longer be named.
+    if let Some(f) = session.open.take() {
+        tracing::error!(rows = f.rows(), "session file left unpublished at shutdown");
+        metrics
+            .session_rows_write_failed
+            .fetch_add(f.rows(), Relaxed);
+        f.abort();
+    }
+}
+
+/// The writer's open session file and the fate of its interval.
+#[derive(Default)]
+struct SessionWriter {
+    open: Option<parquet_file::StreamingFile>,
+    /// Rows of this interval that are lost (its file failed).
+    failed_rows: u64,
+    failed: bool,
+}
+
+impl SessionWriter {
+    fn write(
+        &mut self,
+        dir: &std::path::Path,
+        tmp_name: &str,
+        batch: &RecordBatch,
+        metrics: &Metrics,
+    ) {
+        let n = batch.num_rows() as u64;
+        if self.failed {
+            self.failed_rows += n;
+            return;
+        }
+        if self.open.is_none() {
+            match parquet_file::StreamingFile::create(dir, tmp_name, session_schema()) {
+                Ok(f) => self.open = Some(f),
+                Err(e) => return self.fail(&e, n, metrics),
             }
-            Err(e) => {
-                metrics.parquet_write_errors.fetch_add(1, Relaxed);
-                failed_rows.fetch_add(job.rows, Relaxed);
-                tracing::error!(error = %crate::error::Chain(&e), rows = job.rows, "parquet file write failed");
+        }
+        if let Some(f) = &mut self.open {
+            if let Err(e) = f.write(batch) {
+                let rows = f.rows() + n;
+                if let Some(f) = self.open.take() {
+                    f.abort();
+                }
+                self.fail(&e, rows, metrics);
             }
+        }
+    }
+
+    fn fail(&mut self, e: &parquet_file::WriteError, rows: u64, metrics: &Metrics) {
+        tracing::error!(error = %crate::error::Chain(e), "session file write failed; the rest of its interval is lost");
+        metrics.parquet_write_errors.fetch_add(1, Relaxed);
+        self.failed = true;
+        self.failed_rows += rows;
+    }
+
+    fn close(&mut self, name: &str, metrics: &Metrics) {
+        if let Some(f) = self.open.take() {
+            let rows = f.rows();
+            match f.finish(name) {
+                Ok(written) => {
+                    metrics.parquet_files_written.fetch_add(1, Relaxed);
+                    metrics
+                        .parquet_bytes_written
+                        .fetch_add(written.bytes, Relaxed);
+                    metrics.session_rows_written.fetch_add(rows, Relaxed);
+                    tracing::info!(file = %written.path.display(), rows, bytes = written.bytes, "wrote parquet file");
+                }
+                Err(e) => {
+                    metrics.parquet_write_errors.fetch_add(1, Relaxed);
+                    metrics.session_rows_write_failed.fetch_add(rows, Relaxed);
+                    tracing::error!(error = %crate::error::Chain(&e), rows, "parquet file write failed");
+                }
+            }
+        }
+        if self.failed {
+            tracing::error!(rows = self.failed_rows, "session rows lost with their file");
+            metrics
+                .session_rows_write_failed
+                .fetch_add(self.failed_rows, Relaxed);
+        }
+        self.failed = false;
+        self.failed_rows = 0;
+    }
+}
+
+fn write_file(
+    kind: Kind,
+    dir: &std::path::Path,
+    name: &str,
+    schema: SchemaRef,
+    batches: &[RecordBatch],
+    rows: u64,
+    metrics: &Metrics,
+) {
+    let (written_rows, failed_rows): (&AtomicU64, &AtomicU64) = match kind {
+        Kind::Session => (
+            &metrics.session_rows_written,
+            &metrics.session_rows_write_failed,
+        ),
+        Kind::Histogram => (
+            &metrics.histogram_rows_written,
+            &metrics.histogram_rows_write_failed,
+        ),
+    };
+    match parquet_file::write_parquet_atomic(dir, name, schema, batches) {
+        Ok(written) => {
+            metrics.parquet_files_written.fetch_add(1, Relaxed);
+            metrics
+                .parquet_bytes_written
+                .fetch_add(written.bytes, Relaxed);
+            written_rows.fetch_add(rows, Relaxed);
+            tracing::info!(file = %written.path.display(), rows, bytes = written.bytes, "wrote parquet file");
+        }
+        Err(e) => {
+            metrics.parquet_write_errors.fetch_add(1, Relaxed);
+            failed_rows.fetch_add(rows, Relaxed);
+            tracing::error!(error = %crate::error::Chain(&e), rows, "parquet file write failed");
         }
     }
 }

@@ -300,11 +300,12 @@ pub struct WrittenFile {
     pub rows: u64,
 }
 
-/// The Parquet writer settings for `schema`: Snappy on every column, no
-/// embedded Arrow schema, and the root name from [`SCHEMA_ROOT_KEY`].
+/// The Parquet writer settings for `schema`: Snappy on every column, row
+/// groups of at most [`ROW_GROUP_ROWS`] rows, no embedded Arrow schema, and the root name from [`SCHEMA_ROOT_KEY`].
 fn writer_options(schema: &SchemaRef) -> ArrowWriterOptions {
     let props = WriterProperties::builder()
         .set_compression(Compression::SNAPPY)
+        .set_max_row_group_size(ROW_GROUP_ROWS)
         .build();
     let options = ArrowWriterOptions::new()
         .with_properties(props)
@@ -384,6 +385,145 @@ pub fn write_parquet_atomic(
             source,
         })?;
     Ok(WrittenFile { path, bytes, rows })
+}
+
+/// Rows per Parquet row group: bounds what the encoder buffers in memory
+/// while a file is being streamed (a few tens of MB of encoded pages).
+const ROW_GROUP_ROWS: usize = 256 * 1024;
+
+/// A Parquet file written batch by batch while its interval is open, so the
+/// interval's rows are never all held in memory, then published atomically
+/// under its final name ([`StreamingFile::finish`]). It is written as
+/// `<tmp_name>.tmp` in its directory; until published it is invisible to
+/// readers of `*.parquet`, and a crash leaves only the `.tmp` file (reported
+/// at the next startup).
+pub struct StreamingFile {
+    dir: PathBuf,
+    tmp: PathBuf,
+    writer: ArrowWriter<File>,
+    rows: u64,
+}
+
+impl std::fmt::Debug for StreamingFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StreamingFile")
+            .field("tmp", &self.tmp)
+            .field("rows", &self.rows)
+            .finish()
+    }
+}
+
+impl StreamingFile {
+    /// Create `dir/<tmp_name>.tmp` (and `dir`, mode 0750, if missing).
+    ///
+    /// # Errors
+    /// [`WriteError::CreateDir`], [`WriteError::Create`] or
+    /// [`WriteError::Parquet`], naming the path.
+    pub fn create(dir: &Path, tmp_name: &str, schema: SchemaRef) -> Result<Self, WriteError> {
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(DIR_MODE)
+            .create(dir)
+            .map_err(|source| WriteError::CreateDir {
+                path: dir.to_path_buf(),
+                source,
+            })?;
+        let tmp = dir.join(format!("{tmp_name}{TMP_SUFFIX}"));
+        let file = File::create(&tmp).map_err(|source| WriteError::Create {
+            path: tmp.clone(),
+            source,
+        })?;
+        let options = writer_options(&schema);
+        let writer =
+            ArrowWriter::try_new_with_options(file, schema, options).map_err(|source| {
+                let _ = fs::remove_file(&tmp);
+                WriteError::Parquet {
+                    path: tmp.clone(),
+                    source,
+                }
+            })?;
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            tmp,
+            writer,
+            rows: 0,
+        })
+    }
+
+    /// Append a batch. After an error the file is unusable: call
+    /// [`StreamingFile::abort`].
+    ///
+    /// # Errors
+    /// [`WriteError::Parquet`] naming the temporary file.
+    pub fn write(&mut self, batch: &RecordBatch) -> Result<(), WriteError> {
+        self.writer
+            .write(batch)
+            .map_err(|source| WriteError::Parquet {
+                path: self.tmp.clone(),
+                source,
+            })?;
+        self.rows += batch.num_rows() as u64;
+        Ok(())
+    }
+
+    /// Rows appended so far.
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+
+    /// Remove the temporary file (best effort; a leftover is reported at the
+    /// next startup).
+    pub fn abort(self) {
+        let tmp = self.tmp.clone();
+        drop(self);
+        let _ = fs::remove_file(tmp);
+    }
+
+    /// Write the footer, fsync, and publish as `dir/name` (never replacing an
+    /// existing file, see [`write_parquet_atomic`]); fsync the directory.
+    ///
+    /// # Errors
+    /// See [`WriteError`]: on a write or sync error the temporary file is
+    /// removed; on a rename error it is kept.
+    pub fn finish(mut self, name: &str) -> Result<WrittenFile, WriteError> {
+        let tmp = self.tmp.clone();
+        let finished = self
+            .writer
+            .finish()
+            .map_err(|source| WriteError::Parquet {
+                path: tmp.clone(),
+                source,
+            })
+            .and_then(|_| {
+                self.writer
+                    .inner()
+                    .sync_all()
+                    .map_err(|source| WriteError::Sync {
+                        path: tmp.clone(),
+                        source,
+                    })
+            });
+        let bytes = self.writer.bytes_written() as u64;
+        let (dir, rows) = (self.dir.clone(), self.rows);
+        drop(self);
+        if let Err(e) = finished {
+            let _ = fs::remove_file(&tmp);
+            return Err(e);
+        }
+        let path = publish(&tmp, &dir, name).map_err(|source| WriteError::Rename {
+            from: tmp.clone(),
+            to: dir.join(name),
+            source,
+        })?;
+        File::open(&dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|source| WriteError::SyncDir {
+                dir: dir.clone(),
+                path: path.clone(),
+                source,
+            })?;
+        Ok(WrittenFile { path, bytes, rows })
+    }
 }
 
 /// Highest `.N` suffix tried when an interval's file name is taken.
@@ -609,6 +749,38 @@ mod tests {
         }
         let e = parse_file_name(p, "dns_histogram-bad_x.parquet").unwrap_err();
         assert!(e.to_string().contains("dns_histogram-bad_x.parquet"), "{e}");
+    }
+
+    #[test]
+    fn streaming_file_is_hidden_until_published_and_holds_every_row() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("sessions");
+        let mut f = StreamingFile::create(&dir, "s-start.parquet", schema()).unwrap();
+        // Three row groups' worth and a bit, streamed in batches.
+        let n = ROW_GROUP_ROWS as i64;
+        for _ in 0..3 {
+            f.write(&batch(n)).unwrap();
+        }
+        f.write(&batch(7)).unwrap();
+        assert_eq!(f.rows(), 3 * n as u64 + 7);
+        // Only the temporary file exists while the interval is open.
+        assert_eq!(names_in(&dir), ["s-start.parquet.tmp"]);
+        let w = f.finish("s-start_stop.parquet").unwrap();
+        assert_eq!(names_in(&dir), ["s-start_stop.parquet"]);
+        assert_eq!(w.rows, 3 * n as u64 + 7);
+        assert_eq!(w.bytes, fs::metadata(&w.path).unwrap().len());
+        let file = fs::File::open(&w.path).unwrap();
+        let reader =
+            parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file).unwrap();
+        assert_eq!(reader.parquet_schema().root_schema().name(), "testData");
+        assert_eq!(reader.metadata().num_row_groups(), 4, "bounded row groups");
+        let rows: usize = reader.build().unwrap().map(|b| b.unwrap().num_rows()).sum();
+        assert_eq!(rows as u64, w.rows);
+        // An aborted file leaves nothing behind.
+        let mut g = StreamingFile::create(&dir, "t.parquet", schema()).unwrap();
+        g.write(&batch(3)).unwrap();
+        g.abort();
+        assert_eq!(names_in(&dir), ["s-start_stop.parquet"]);
     }
 
     #[test]

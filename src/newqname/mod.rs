@@ -17,4 +17,5 @@ pub mod filequeue;
 pub mod jws;
 pub mod mqtt;
 pub mod seen;
+pub mod store;
 pub mod tls;

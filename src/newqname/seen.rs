@@ -1,40 +1,43 @@
 //! The seen-qname check (reference §8, decisions.md "Seen-qname store").
 //!
-//! Keys are lowercased question names in presentation format. A bounded
-//! cache (`qname-seen-entries` names in 64 LRU shards, each behind its own
-//! mutex) answers repeated names without touching the store. On a miss the
-//! persistent store is read with the name's shard still locked; a name found
-//! there is seen, otherwise it is recorded in the cache and the store and is
-//! [`Seen::New`]. A concurrent caller with the same name waits for that shard
-//! and then finds the name cached, so exactly one caller reports it new. No
-//! lock is shared by all workers (two workers meet only on the same shard),
-//! and the store (`fjall`, an LSM tree) takes concurrent readers and writers.
-//! Each worker also keeps a [`SeenFront`] set, so a repeated name usually
-//! touches no shared state at all.
+//! Names are lowercased question names in presentation format, handled as
+//! their 128-bit fingerprint ([`store::fingerprint`]). A bounded cache
+//! (`qname-seen-entries` fingerprints in up to 64 LRU shards, each behind its
+//! own mutex) answers repeated names without touching the store. On a miss the
+//! persistent store ([`store::FpStore`], under `<data-dir>/seen`) is asked
+//! with the name's cache shard still locked; a name found there is seen,
+//! otherwise it is recorded in the cache and the store and is [`Seen::New`]. A
+//! concurrent caller with the same name waits for that shard and then finds
+//! the name cached, so exactly one caller reports it new. No lock is shared by
+//! all workers (two workers meet only on the same shard). Each worker also
+//! keeps a [`SeenFront`] set, so a repeated name usually touches no shared
+//! state at all.
 //!
-//! Why fjall: a maintained, pure-Rust embedded store built for write-heavy
-//! workloads (every new name is an insert; nothing is ever updated), with
-//! concurrent writers and an append-only journal, so recording a name does not
-//! serialise workers behind a single-writer transaction as a B-tree store
-//! (redb, sled's successor designs) would.
+//! Why an own store: the check needs one operation — "present? if not, add" —
+//! at the rate of new names (hundreds of thousands per second). A general
+//! LSM store (fjall, used before) spent ~4 µs per new name in memtable skip
+//! lists and key comparisons; the fingerprint store answers a new name with a
+//! hash-set probe and one Bloom probe per run.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 
+use super::store::{self, FpBuild, FpStore};
+
 /// Cache shards: enough that workers rarely meet on one.
 const SHARDS: usize = 64;
 
-/// One shard of the cache: an LRU of names.
+/// One shard of the cache: an LRU of fingerprints.
 struct Shard {
-    lru: lru::LruCache<Box<str>, (), foldhash::fast::RandomState>,
+    lru: lru::LruCache<u128, (), FpBuild>,
 }
 
 impl Shard {
     fn new(cap: usize) -> Self {
         let cap = std::num::NonZeroUsize::new(cap).unwrap_or(std::num::NonZeroUsize::MIN);
         Self {
-            lru: lru::LruCache::with_hasher(cap, Default::default()),
+            lru: lru::LruCache::with_hasher(cap, FpBuild::default()),
         }
     }
 }
@@ -50,13 +53,19 @@ pub enum Seen {
 
 /// The store could not be opened.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot open the seen-qname store {path}")]
-pub struct OpenError {
-    /// The store directory.
-    pub path: PathBuf,
-    /// Why.
-    #[source]
-    pub source: fjall::Error,
+pub enum OpenError {
+    /// The store itself.
+    #[error("cannot open the seen-qname store: {0}")]
+    Store(#[from] store::StoreError),
+    /// A store left by an earlier version could not be imported.
+    #[error("cannot import the earlier seen-qname store {path}")]
+    Import {
+        /// Its directory.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: fjall::Error,
+    },
 }
 
 /// Counters of the seen check (exported by the metrics module).
@@ -65,15 +74,13 @@ pub struct SeenCounters {
     /// Cache evictions (`edm_seen_qname_lru_evicted_total`).
     pub evicted: AtomicU64,
     /// Store read or write errors.
-    pub store_errors: AtomicU64,
+    pub store_errors: Arc<AtomicU64>,
 }
 
 /// Check-and-record of question names.
 pub struct SeenQnames {
     shards: Box<[Mutex<Shard>]>,
-    hasher: foldhash::fast::FixedState,
-    keyspace: fjall::Keyspace,
-    names: fjall::PartitionHandle,
+    store: FpStore,
     sync: AtomicBool,
     counters: Arc<SeenCounters>,
     /// Unix seconds of the last logged store error.
@@ -94,6 +101,7 @@ impl std::fmt::Debug for SeenQnames {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SeenQnames")
             .field("shards", &self.shards.len())
+            .field("store", &self.store)
             .finish()
     }
 }
@@ -103,25 +111,10 @@ impl SeenQnames {
     /// `sync` fsyncs every recorded name (`pebble-sync`).
     ///
     /// # Errors
-    /// [`OpenError`] naming the directory.
+    /// [`OpenError`] naming the file or directory.
     pub fn open(dir: &Path, entries: u64, sync: bool) -> Result<Self, OpenError> {
-        let err = |source| OpenError {
-            path: dir.to_path_buf(),
-            source,
-        };
-        let keyspace = fjall::Config::new(dir).open().map_err(err)?;
-        let names = keyspace
-            .open_partition(
-                "qnames",
-                // Journal writes reach the OS once per worker batch
-                // (`flush_batch`), not once per name; a smaller memtable keeps
-                // lookups of new names shallow.
-                fjall::PartitionCreateOptions::default()
-                    .manual_journal_persist(true)
-                    .max_memtable_size(8 * 1024 * 1024),
-            )
-            .map_err(err)?;
         let counters = Arc::new(SeenCounters::default());
+        let store = FpStore::open(dir, counters.store_errors.clone())?;
         // Small caches get fewer shards, so the bound is exact (an LRU of 1
         // holds one name, as in the reference).
         let n = usize::try_from(entries)
@@ -134,15 +127,46 @@ impl SeenQnames {
         let shards = (0..n).map(|_| Mutex::new(Shard::new(per_shard))).collect();
         Ok(Self {
             shards,
-            hasher: foldhash::fast::FixedState::with_seed(0x5EE4),
-            keyspace,
-            names,
+            store,
             sync: AtomicBool::new(sync),
             counters,
             last_error_log: AtomicU64::new(0),
             #[cfg(test)]
             fail: FailPoints::default(),
         })
+    }
+
+    /// Import the names of a store written by an earlier edm version (a
+    /// `fjall` keyspace, partition `qnames`) and delete it, so an upgrade
+    /// reports no name twice. Returns the number of names imported.
+    ///
+    /// # Errors
+    /// [`OpenError::Import`]; the old store is then left in place.
+    pub fn import_fjall(&self, old: &Path) -> Result<u64, OpenError> {
+        let err = |source| OpenError::Import {
+            path: old.to_path_buf(),
+            source,
+        };
+        let n = {
+            let keyspace = fjall::Config::new(old).open().map_err(err)?;
+            let names = keyspace
+                .open_partition("qnames", fjall::PartitionCreateOptions::default())
+                .map_err(err)?;
+            let mut n = 0;
+            for kv in names.keys() {
+                let key = kv.map_err(err)?;
+                self.store
+                    .insert(store::fingerprint(&key), false)
+                    .map_err(|e| err(fjall::Error::Io(e)))?;
+                n += 1;
+            }
+            self.store
+                .flush(true)
+                .map_err(|e| err(fjall::Error::Io(e)))?;
+            n
+        };
+        std::fs::remove_dir_all(old).map_err(|e| err(fjall::Error::Io(e)))?;
+        Ok(n)
     }
 
     /// Fsync every recorded name from now on (`pebble-sync`, reloadable).
@@ -157,22 +181,28 @@ impl SeenQnames {
 
     /// Check `name` (already lowercased) and record it if new.
     pub fn check(&self, name: &str) -> Seen {
-        use std::hash::BuildHasher as _;
-        let shard = (self.hasher.hash_one(name) >> 32) as usize % self.shards.len();
-        let mut cache = self.shards[shard].lock().unwrap_or_else(|p| p.into_inner());
-        if cache.lru.get(name).is_some() {
+        self.check_fp(store::fingerprint(name.as_bytes()))
+    }
+
+    /// Check a name by its fingerprint and record it if new.
+    pub fn check_fp(&self, fp: u128) -> Seen {
+        let shard = (fp as u64 % self.shards.len() as u64) as usize;
+        let mut cache = self.shards[shard]
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if cache.lru.get(&fp).is_some() {
             return Seen::Seen;
         }
         // The shard stays locked until the name is recorded: a concurrent
         // caller with the same name waits here and then finds it cached.
         // Other names (other shards) are not held up.
         // Reference §8: the name enters the cache before the store is asked.
-        if let Some((old, ())) = cache.lru.push(name.into(), ()) {
-            if &*old != name {
+        if let Some((old, ())) = cache.lru.push(fp, ()) {
+            if old != fp {
                 self.counters.evicted.fetch_add(1, Relaxed);
             }
         }
-        match self.lookup(name) {
+        match self.lookup(fp) {
             Ok(true) => return Seen::Seen,
             Ok(false) => {}
             // Reference: a lookup error counts as new and is not recorded.
@@ -182,35 +212,31 @@ impl SeenQnames {
             }
         }
         // Reference: an insert error is only logged; the name is still new.
-        if let Err(e) = self.record(name) {
+        if let Err(e) = self.record(fp) {
             self.store_error("cannot record a new qname in the store", &e);
-        } else if self.sync.load(Relaxed) {
-            if let Err(e) = self.keyspace.persist(fjall::PersistMode::SyncAll) {
-                self.store_error("cannot sync the seen-qname store", &e);
-            }
         }
         Seen::New
     }
 
-    fn lookup(&self, name: &str) -> Result<bool, fjall::Error> {
+    fn lookup(&self, fp: u128) -> std::io::Result<bool> {
         #[cfg(test)]
         if self.fail.lookup.load(Relaxed) {
-            return Err(fjall::Error::Io(std::io::Error::other("injected")));
+            return Err(std::io::Error::other("injected"));
         }
-        self.names.contains_key(name)
+        self.store.contains(fp)
     }
 
-    fn record(&self, name: &str) -> Result<(), fjall::Error> {
+    fn record(&self, fp: u128) -> std::io::Result<()> {
         #[cfg(test)]
         if self.fail.insert.load(Relaxed) {
-            return Err(fjall::Error::Io(std::io::Error::other("injected")));
+            return Err(std::io::Error::other("injected"));
         }
-        self.names.insert(name, [])
+        self.store.insert(fp, self.sync.load(Relaxed))
     }
 
     /// Count a store error; log it at most once per 10 s (a failing disk
     /// would otherwise log once per frame).
-    fn store_error(&self, what: &str, e: &fjall::Error) {
+    fn store_error(&self, what: &str, e: &std::io::Error) {
         let n = self.counters.store_errors.fetch_add(1, Relaxed);
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -227,21 +253,22 @@ impl SeenQnames {
     }
 
     /// Hand the names recorded so far to the OS (a worker calls this after a
-    /// batch in which it recorded names), so a crash of the process loses
-    /// none of them; `pebble-sync` additionally fsyncs each one.
+    /// batch in which it recorded names, before its rows and events go on),
+    /// so a crash of the process loses none of them; `pebble-sync`
+    /// additionally fsyncs each one.
     pub fn flush_batch(&self) {
-        if let Err(e) = self.keyspace.persist(fjall::PersistMode::Buffer) {
-            self.counters.store_errors.fetch_add(1, Relaxed);
-            tracing::warn!(error = %e, "cannot write the seen-qname journal");
+        if let Err(e) = self.store.flush(false) {
+            self.store_error("cannot write the seen-qname log", &e);
         }
     }
 
-    /// Flush the store's journal to disk (at shutdown).
+    /// Write and fsync the store's logs and stop its background thread (at
+    /// shutdown).
     ///
     /// # Errors
     /// The store's error.
-    pub fn persist(&self) -> Result<(), fjall::Error> {
-        self.keyspace.persist(fjall::PersistMode::SyncAll)
+    pub fn persist(&self) -> std::io::Result<()> {
+        self.store.close()
     }
 }
 
@@ -254,8 +281,8 @@ impl SeenQnames {
 /// memory stays at most `2 × cap` names.
 #[derive(Debug)]
 pub struct SeenFront {
-    current: std::collections::HashSet<Box<str>, foldhash::fast::RandomState>,
-    old: std::collections::HashSet<Box<str>, foldhash::fast::RandomState>,
+    current: std::collections::HashSet<u128, FpBuild>,
+    old: std::collections::HashSet<u128, FpBuild>,
     cap: usize,
 }
 
@@ -271,23 +298,28 @@ impl SeenFront {
 
     /// Check `name` (lowercased): the front set first, then `shared`.
     pub fn check(&mut self, shared: &SeenQnames, name: &str) -> Seen {
-        if self.current.contains(name) {
+        self.check_fp(shared, store::fingerprint(name.as_bytes()))
+    }
+
+    /// Check a name by its fingerprint: the front set first, then `shared`.
+    pub fn check_fp(&mut self, shared: &SeenQnames, fp: u128) -> Seen {
+        if self.current.contains(&fp) {
             return Seen::Seen;
         }
-        if let Some(k) = self.old.take(name) {
-            self.remember(k);
+        if self.old.remove(&fp) {
+            self.remember(fp);
             return Seen::Seen;
         }
-        let answer = shared.check(name);
-        self.remember(name.into());
+        let answer = shared.check_fp(fp);
+        self.remember(fp);
         answer
     }
 
-    fn remember(&mut self, name: Box<str>) {
+    fn remember(&mut self, fp: u128) {
         if self.current.len() >= self.cap {
             self.old = std::mem::take(&mut self.current);
         }
-        self.current.insert(name);
+        self.current.insert(fp);
     }
 }
 
@@ -429,6 +461,27 @@ mod tests {
         assert_eq!(s.check("lookup-fails."), Seen::New);
         assert_eq!(s.check("insert-fails."), Seen::New);
         assert_eq!(s.check("stored."), Seen::Seen);
+    }
+
+    #[test]
+    fn earlier_fjall_store_is_imported_and_removed() {
+        let root = tempfile::tempdir().unwrap();
+        let old = root.path().join("seen-qnames");
+        {
+            let ks = fjall::Config::new(&old).open().unwrap();
+            let p = ks
+                .open_partition("qnames", fjall::PartitionCreateOptions::default())
+                .unwrap();
+            p.insert("old.example.", []).unwrap();
+            p.insert("older.example.", []).unwrap();
+            ks.persist(fjall::PersistMode::SyncAll).unwrap();
+        }
+        let s = SeenQnames::open(&root.path().join("seen"), 100, false).unwrap();
+        assert_eq!(s.import_fjall(&old).unwrap(), 2);
+        assert!(!old.exists());
+        assert_eq!(s.check("old.example."), Seen::Seen);
+        assert_eq!(s.check("older.example."), Seen::Seen);
+        assert_eq!(s.check("new.example."), Seen::New);
     }
 
     #[test]

@@ -1,0 +1,815 @@
+//! The persistent set behind the seen-qname check: every name this instance
+//! has recorded, as a 128-bit fingerprint (XXH3-128 of the lowercased name),
+//! under `<data-dir>/seen`.
+//!
+//! A small log-structured set, built for the one thing the check does — "is
+//! this fingerprint there? if not, add it" — at the rate of new names:
+//!
+//! - **16 shards** by the fingerprint's top bits, each behind its own mutex,
+//!   in its own directory `shard-NN`, so workers meet only on the same shard.
+//! - **Active set**: an in-memory hash set of the shard's latest fingerprints
+//!   plus a write-ahead log (`<seq>.wal`, 16 bytes per name, appended once per
+//!   worker batch, or per name with `pebble-sync`). At 65,536 names it is
+//!   sorted into a run file and a new log is started.
+//! - **Runs** (`<seq>-L<level>.run`): sorted fingerprints with a checksum,
+//!   read with `pread`; in memory each run keeps a blocked Bloom filter
+//!   (~10 bits per name, < 1 % false positives) and one fence key per 4 KiB
+//!   block, so a new name costs a hash-set probe plus one Bloom probe per run,
+//!   and a stored name one 4 KiB read at most.
+//! - A **background thread** (`edm-seen-store`) fsyncs new runs before it
+//!   deletes their logs, and merges runs (4 of a level into one of the next),
+//!   so a shard holds O(log n) runs. Lookups never wait for it.
+//!
+//! Crash safety: a name is in a log before its batch is handed on; a log is
+//! deleted only after its run is on disk (fsync'd); a merged run is fsync'd
+//! and renamed into place before its inputs are deleted. At startup leftover
+//! logs become runs, temporary files are removed, and a run that fails its
+//! checksum is set aside (`.corrupt`) with a warning — the store stays usable
+//! and those names are reported new once more. Duplicates across runs (after
+//! a crash between steps) are harmless and vanish in the next merge.
+//!
+//! Two different names share a fingerprint with probability ~2⁻¹²⁸ per pair:
+//! one in 10¹⁹ after a billion names.
+
+use std::collections::{BinaryHeap, HashSet};
+use std::fs::{self, File, OpenOptions};
+use std::hash::{BuildHasherDefault, Hasher};
+use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+/// Shards (a power of two; the fingerprint's top bits pick one).
+pub const SHARDS: usize = 16;
+/// Names in a shard's active set before it becomes a run.
+const ACTIVE_MAX: usize = 1 << 16;
+/// Runs of one level merged into one run of the next.
+const FANOUT: usize = 4;
+/// Fingerprints per fence block (4 KiB).
+const BLOCK: usize = 256;
+/// Run files start with this.
+const MAGIC: &[u8; 8] = b"EDMSEEN1";
+/// Bloom probes per key (9 bits of the fingerprint each).
+const PROBES: u32 = 6;
+
+/// The fingerprint of a (lowercased) name.
+pub fn fingerprint(name: &[u8]) -> u128 {
+    xxhash_rust::xxh3::xxh3_128(name)
+}
+
+/// A hasher for fingerprints, which are already uniformly random.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct FpHasher(u64);
+
+impl Hasher for FpHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(*b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+    fn write_u128(&mut self, v: u128) {
+        self.0 = (v as u64) ^ ((v >> 64) as u64);
+    }
+}
+
+/// `BuildHasher` for fingerprint keys.
+pub type FpBuild = BuildHasherDefault<FpHasher>;
+/// A set of fingerprints.
+pub type FpSet = HashSet<u128, FpBuild>;
+
+/// The store could not be opened.
+#[derive(Debug, thiserror::Error)]
+#[error("{what} {path}")]
+pub struct StoreError {
+    /// What failed.
+    pub what: &'static str,
+    /// The file or directory.
+    pub path: PathBuf,
+    /// Why.
+    #[source]
+    pub source: io::Error,
+}
+
+fn ctx<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> StoreError + 'a {
+    move |source| StoreError {
+        what,
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// A blocked Bloom filter: one 512-bit block per key.
+struct Bloom {
+    blocks: Vec<[u64; 8]>,
+}
+
+impl Bloom {
+    fn with_keys(n: usize) -> Self {
+        Self {
+            blocks: vec![[0; 8]; (n.max(1) * 10).div_ceil(512)],
+        }
+    }
+
+    fn locate(&self, fp: u128) -> (usize, u64) {
+        let block = ((u128::from(fp as u64) * self.blocks.len() as u128) >> 64) as usize;
+        (block, (fp >> 64) as u64)
+    }
+
+    fn insert(&mut self, fp: u128) {
+        let (b, mut h) = self.locate(fp);
+        for _ in 0..PROBES {
+            let bit = (h & 511) as usize;
+            self.blocks[b][bit >> 6] |= 1 << (bit & 63);
+            h >>= 9;
+        }
+    }
+
+    fn may_contain(&self, fp: u128) -> bool {
+        let (b, mut h) = self.locate(fp);
+        let block = &self.blocks[b];
+        for _ in 0..PROBES {
+            let bit = (h & 511) as usize;
+            if block[bit >> 6] & (1 << (bit & 63)) == 0 {
+                return false;
+            }
+            h >>= 9;
+        }
+        true
+    }
+}
+
+/// One sorted run file.
+struct Run {
+    path: PathBuf,
+    file: File,
+    seq: u64,
+    level: u32,
+    len: usize,
+    bloom: Bloom,
+    /// The first key of every block of [`BLOCK`] keys.
+    fences: Vec<u128>,
+}
+
+/// Builds a run's in-memory index while its keys stream past.
+struct Index {
+    bloom: Bloom,
+    fences: Vec<u128>,
+    len: usize,
+    hash: xxhash_rust::xxh3::Xxh3,
+}
+
+impl Index {
+    fn new(expected: usize) -> Self {
+        Self {
+            bloom: Bloom::with_keys(expected),
+            fences: Vec::with_capacity(expected.div_ceil(BLOCK)),
+            len: 0,
+            hash: xxhash_rust::xxh3::Xxh3::new(),
+        }
+    }
+
+    fn add(&mut self, fp: u128) -> [u8; 16] {
+        if self.len % BLOCK == 0 {
+            self.fences.push(fp);
+        }
+        self.bloom.insert(fp);
+        self.len += 1;
+        let b = fp.to_le_bytes();
+        self.hash.update(&b);
+        b
+    }
+}
+
+fn run_name(seq: u64, level: u32) -> String {
+    format!("{seq:016x}-L{level}.run")
+}
+
+fn wal_name(seq: u64) -> String {
+    format!("{seq:016x}.wal")
+}
+
+impl Run {
+    fn contains(&self, fp: u128) -> io::Result<bool> {
+        if !self.bloom.may_contain(fp) {
+            return Ok(false);
+        }
+        let b = self.fences.partition_point(|&f| f <= fp);
+        if b == 0 {
+            return Ok(false);
+        }
+        let start = (b - 1) * BLOCK;
+        let n = BLOCK.min(self.len - start);
+        let mut buf = [0u8; BLOCK * 16];
+        let bytes = &mut buf[..n * 16];
+        self.file
+            .read_exact_at(bytes, (MAGIC.len() + start * 16) as u64)?;
+        let key = |i: usize| {
+            let mut k = [0u8; 16];
+            k.copy_from_slice(&bytes[i * 16..i * 16 + 16]);
+            u128::from_le_bytes(k)
+        };
+        let (mut lo, mut hi) = (0, n);
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            match key(mid).cmp(&fp) {
+                std::cmp::Ordering::Equal => return Ok(true),
+                std::cmp::Ordering::Less => lo = mid + 1,
+                std::cmp::Ordering::Greater => hi = mid,
+            }
+        }
+        Ok(false)
+    }
+
+    /// Write strictly increasing `keys` (about `expected` of them) as a run;
+    /// `sync` fsyncs it before it is renamed into place.
+    fn write(
+        dir: &Path,
+        seq: u64,
+        level: u32,
+        expected: usize,
+        keys: impl Iterator<Item = io::Result<u128>>,
+        sync: bool,
+    ) -> io::Result<Self> {
+        let path = dir.join(run_name(seq, level));
+        let tmp = path.with_extension("run.tmp");
+        let result = (|| {
+            let file = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(&tmp)?;
+            let mut w = BufWriter::with_capacity(1 << 20, file);
+            w.write_all(MAGIC)?;
+            let mut index = Index::new(expected);
+            for k in keys {
+                w.write_all(&index.add(k?))?;
+            }
+            w.write_all(&(index.len as u64).to_le_bytes())?;
+            w.write_all(&index.hash.digest().to_le_bytes())?;
+            let file = w.into_inner().map_err(io::IntoInnerError::into_error)?;
+            if sync {
+                file.sync_all()?;
+            }
+            fs::rename(&tmp, &path)?;
+            Ok(Self {
+                path: path.clone(),
+                file,
+                seq,
+                level,
+                len: index.len,
+                bloom: index.bloom,
+                fences: index.fences,
+            })
+        })();
+        if result.is_err() {
+            let _ = fs::remove_file(&tmp);
+        }
+        result
+    }
+
+    /// Load a run, checking its order and checksum.
+    fn load(path: &Path, seq: u64, level: u32) -> io::Result<Self> {
+        let file = File::open(path)?;
+        let size = file.metadata()?.len();
+        let bad = |why: &str| io::Error::new(io::ErrorKind::InvalidData, why.to_string());
+        let body = size
+            .checked_sub(MAGIC.len() as u64 + 16)
+            .filter(|b| b % 16 == 0)
+            .ok_or_else(|| bad("truncated run file"))?;
+        let n = usize::try_from(body / 16).map_err(|_| bad("run file too large"))?;
+        let mut r = BufReader::with_capacity(1 << 20, &file);
+        let mut magic = [0u8; 8];
+        r.read_exact(&mut magic)?;
+        if &magic != MAGIC {
+            return Err(bad("not a seen-store run file"));
+        }
+        let mut index = Index::new(n);
+        let mut last = None;
+        let mut k = [0u8; 16];
+        for _ in 0..n {
+            r.read_exact(&mut k)?;
+            let fp = u128::from_le_bytes(k);
+            if last.is_some_and(|l| l >= fp) {
+                return Err(bad("run file out of order"));
+            }
+            last = Some(fp);
+            index.add(fp);
+        }
+        let mut footer = [0u8; 16];
+        r.read_exact(&mut footer)?;
+        let count = u64::from_le_bytes(footer[..8].try_into().unwrap_or_default());
+        let sum = u64::from_le_bytes(footer[8..].try_into().unwrap_or_default());
+        if count != n as u64 || sum != index.hash.digest() {
+            return Err(bad("run file checksum mismatch"));
+        }
+        drop(r);
+        Ok(Self {
+            path: path.to_path_buf(),
+            file,
+            seq,
+            level,
+            len: n,
+            bloom: index.bloom,
+            fences: index.fences,
+        })
+    }
+
+    /// Stream the keys (for merging).
+    fn reader(self: &Arc<Self>) -> RunReader {
+        RunReader {
+            run: self.clone(),
+            next: 0,
+            buf: Vec::new(),
+            at: 0,
+        }
+    }
+}
+
+/// Sequential reader of a run's keys.
+struct RunReader {
+    run: Arc<Run>,
+    next: usize,
+    buf: Vec<u8>,
+    at: usize,
+}
+
+impl RunReader {
+    fn next_key(&mut self) -> io::Result<Option<u128>> {
+        if self.at == self.buf.len() {
+            let n = (self.run.len - self.next).min(4096);
+            if n == 0 {
+                return Ok(None);
+            }
+            self.buf.resize(n * 16, 0);
+            self.run
+                .file
+                .read_exact_at(&mut self.buf, (MAGIC.len() + self.next * 16) as u64)?;
+            self.next += n;
+            self.at = 0;
+        }
+        let mut k = [0u8; 16];
+        k.copy_from_slice(&self.buf[self.at..self.at + 16]);
+        self.at += 16;
+        Ok(Some(u128::from_le_bytes(k)))
+    }
+}
+
+/// Merge sorted runs into one strictly increasing stream.
+fn merged(runs: &[Arc<Run>]) -> impl Iterator<Item = io::Result<u128>> {
+    let mut readers: Vec<RunReader> = runs.iter().map(Run::reader).collect();
+    let mut heap = BinaryHeap::new();
+    let mut failed = None;
+    for (i, r) in readers.iter_mut().enumerate() {
+        match r.next_key() {
+            Ok(Some(k)) => heap.push(std::cmp::Reverse((k, i))),
+            Ok(None) => {}
+            Err(e) => failed = Some(e),
+        }
+    }
+    let mut last = None;
+    std::iter::from_fn(move || {
+        if let Some(e) = failed.take() {
+            return Some(Err(e));
+        }
+        loop {
+            let std::cmp::Reverse((k, i)) = heap.pop()?;
+            match readers[i].next_key() {
+                Ok(Some(n)) => heap.push(std::cmp::Reverse((n, i))),
+                Ok(None) => {}
+                Err(e) => return Some(Err(e)),
+            }
+            if last != Some(k) {
+                last = Some(k);
+                return Some(Ok(k));
+            }
+        }
+    })
+}
+
+/// One shard: active set, its log, and the runs.
+struct Shard {
+    dir: PathBuf,
+    active: FpSet,
+    wal: File,
+    wal_seq: u64,
+    wal_buf: Vec<u8>,
+    runs: Vec<Arc<Run>>,
+    next_seq: u64,
+    /// Runs written from the active set whose log is still on disk: the
+    /// background thread fsyncs them, then deletes the log.
+    unsynced: Vec<(Arc<Run>, PathBuf)>,
+    /// Retry a failed run write only after this many active names.
+    flush_at: usize,
+    /// Names in the active set before it becomes a run.
+    active_max: usize,
+}
+
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+fn open_wal(dir: &Path, seq: u64) -> Result<File, StoreError> {
+    let path = dir.join(wal_name(seq));
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .map_err(ctx("cannot create the seen-store log", &path))
+}
+
+impl Shard {
+    /// Open a shard directory: load runs, turn leftover logs into runs.
+    fn open(dir: PathBuf, active_max: usize) -> Result<Self, StoreError> {
+        fs::create_dir_all(&dir).map_err(ctx("cannot create the seen-store directory", &dir))?;
+        let mut runs = Vec::new();
+        let mut wals = Vec::new();
+        let mut max_seq = 0;
+        let entries =
+            fs::read_dir(&dir).map_err(ctx("cannot read the seen-store directory", &dir))?;
+        for e in entries {
+            let e = e.map_err(ctx("cannot read the seen-store directory", &dir))?;
+            let path = e.path();
+            let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+                continue;
+            };
+            if name.ends_with(".tmp") {
+                fs::remove_file(&path).map_err(ctx("cannot remove a temporary file", &path))?;
+            } else if let Some(stem) = name.strip_suffix(".wal") {
+                if let Ok(seq) = u64::from_str_radix(stem, 16) {
+                    max_seq = max_seq.max(seq);
+                    wals.push((seq, path));
+                }
+            } else if let Some((seq, level)) = name
+                .strip_suffix(".run")
+                .and_then(|s| s.split_once("-L"))
+                .and_then(|(s, l)| Some((u64::from_str_radix(s, 16).ok()?, l.parse().ok()?)))
+            {
+                max_seq = max_seq.max(seq);
+                match Run::load(&path, seq, level) {
+                    Ok(run) => runs.push(Arc::new(run)),
+                    Err(e) if e.kind() == io::ErrorKind::InvalidData => {
+                        let aside = path.with_extension("run.corrupt");
+                        tracing::warn!(file = %path.display(), error = %e,
+                            "seen-store run file is damaged; set aside, its names will be reported new again");
+                        fs::rename(&path, &aside)
+                            .map_err(ctx("cannot set aside a damaged run", &path))?;
+                    }
+                    Err(e) => return Err(ctx("cannot read the seen-store run", &path)(e)),
+                }
+            }
+        }
+        wals.sort_unstable();
+        let mut next_seq = max_seq + 1;
+        for (seq, path) in wals {
+            // A run with the log's sequence number that loaded is complete:
+            // the log was closed when the run was cut.
+            if !runs.iter().any(|r| r.seq == seq && r.level == 0) {
+                let mut data = Vec::new();
+                File::open(&path)
+                    .and_then(|mut f| f.read_to_end(&mut data))
+                    .map_err(ctx("cannot read the seen-store log", &path))?;
+                // A torn last record (crash mid-write) is ignored.
+                let mut keys: Vec<u128> = data
+                    .chunks_exact(16)
+                    .map(|c| u128::from_le_bytes(c.try_into().unwrap_or_default()))
+                    .collect();
+                keys.sort_unstable();
+                keys.dedup();
+                if !keys.is_empty() {
+                    let run = Run::write(&dir, seq, 0, keys.len(), keys.into_iter().map(Ok), true)
+                        .map_err(ctx("cannot write a seen-store run", &dir))?;
+                    runs.push(Arc::new(run));
+                    sync_dir(&dir).map_err(ctx("cannot sync the seen-store directory", &dir))?;
+                }
+            }
+            fs::remove_file(&path).map_err(ctx("cannot remove the seen-store log", &path))?;
+        }
+        let wal_seq = next_seq;
+        next_seq += 1;
+        let wal = open_wal(&dir, wal_seq)?;
+        runs.sort_by_key(|r| r.seq);
+        Ok(Self {
+            dir,
+            active: FpSet::with_capacity_and_hasher(active_max, FpBuild::default()),
+            wal,
+            wal_seq,
+            wal_buf: Vec::with_capacity(64 * 1024),
+            runs,
+            next_seq,
+            unsynced: Vec::new(),
+            flush_at: active_max,
+            active_max,
+        })
+    }
+
+    fn contains(&self, fp: u128) -> io::Result<bool> {
+        if self.active.contains(&fp) {
+            return Ok(true);
+        }
+        for r in self.runs.iter().rev() {
+            if r.contains(fp)? {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// Record `fp`; true when a run was cut (background work to do).
+    fn insert(&mut self, fp: u128, sync: bool) -> io::Result<bool> {
+        if !self.active.insert(fp) {
+            return Ok(false);
+        }
+        self.wal_buf.extend_from_slice(&fp.to_le_bytes());
+        if sync {
+            self.write_wal(true)?;
+        }
+        if self.active.len() >= self.flush_at {
+            return self.cut().map(|()| true);
+        }
+        Ok(false)
+    }
+
+    /// Hand buffered log records to the OS; `sync` also fsyncs the log.
+    fn write_wal(&mut self, sync: bool) -> io::Result<()> {
+        if !self.wal_buf.is_empty() {
+            let r = self.wal.write_all(&self.wal_buf);
+            // Names that did not reach the log stay in memory for this run.
+            self.wal_buf.clear();
+            r?;
+        }
+        if sync {
+            self.wal.sync_data()?;
+        }
+        Ok(())
+    }
+
+    /// Turn the active set into a run and start a new log.
+    fn cut(&mut self) -> io::Result<()> {
+        let result = (|| {
+            self.write_wal(false)?;
+            let mut keys: Vec<u128> = self.active.iter().copied().collect();
+            keys.sort_unstable();
+            let run = Arc::new(Run::write(
+                &self.dir,
+                self.wal_seq,
+                0,
+                keys.len(),
+                keys.into_iter().map(Ok),
+                false,
+            )?);
+            let wal = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(self.dir.join(wal_name(self.next_seq)))?;
+            let old = self.dir.join(wal_name(self.wal_seq));
+            self.wal = wal;
+            self.wal_seq = self.next_seq;
+            self.next_seq += 1;
+            self.runs.push(run.clone());
+            self.unsynced.push((run, old));
+            self.active.clear();
+            Ok(())
+        })();
+        self.flush_at = if result.is_ok() {
+            self.active_max
+        } else {
+            self.active.len() + self.active_max
+        };
+        result
+    }
+
+    /// Runs to merge: every run of the lowest level that has [`FANOUT`].
+    fn merge_candidates(&self) -> Option<(u32, Vec<Arc<Run>>)> {
+        let mut levels: Vec<u32> = self.runs.iter().map(|r| r.level).collect();
+        levels.sort_unstable();
+        levels.dedup();
+        levels.into_iter().find_map(|l| {
+            let runs: Vec<Arc<Run>> = self.runs.iter().filter(|r| r.level == l).cloned().collect();
+            (runs.len() >= FANOUT).then_some((l, runs))
+        })
+    }
+}
+
+fn lock(m: &Mutex<Shard>) -> std::sync::MutexGuard<'_, Shard> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The persistent fingerprint set.
+pub struct FpStore {
+    dir: PathBuf,
+    shards: Arc<[Mutex<Shard>]>,
+    work: Mutex<Option<crossbeam_channel::Sender<usize>>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+    errors: Arc<AtomicU64>,
+}
+
+impl std::fmt::Debug for FpStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FpStore").field("dir", &self.dir).finish()
+    }
+}
+
+impl FpStore {
+    /// Open (or create) the store in `dir`. Errors of the background thread
+    /// are counted in `errors` (and logged).
+    ///
+    /// # Errors
+    /// A [`StoreError`] naming the file or directory.
+    pub fn open(dir: &Path, errors: Arc<AtomicU64>) -> Result<Self, StoreError> {
+        Self::open_with(dir, errors, ACTIVE_MAX)
+    }
+
+    /// [`FpStore::open`] with runs cut every `active_max` names per shard.
+    ///
+    /// # Errors
+    /// A [`StoreError`] naming the file or directory.
+    pub fn open_with(
+        dir: &Path,
+        errors: Arc<AtomicU64>,
+        active_max: usize,
+    ) -> Result<Self, StoreError> {
+        let active_max = active_max.max(1);
+        let shards: Vec<Mutex<Shard>> = (0..SHARDS)
+            .map(|i| Shard::open(dir.join(format!("shard-{i:02}")), active_max).map(Mutex::new))
+            .collect::<Result<_, _>>()?;
+        let shards: Arc<[Mutex<Shard>]> = shards.into();
+        let (tx, rx) = crossbeam_channel::unbounded::<usize>();
+        let bg = shards.clone();
+        let bg_errors = errors.clone();
+        let thread = std::thread::Builder::new()
+            .name("edm-seen-store".into())
+            .spawn(move || {
+                for s in &rx {
+                    background(&bg[s], &bg_errors);
+                }
+            })
+            .map_err(ctx("cannot start the seen-store thread", dir))?;
+        // Merge what an earlier run left unmerged.
+        for s in 0..SHARDS {
+            let _ = tx.send(s);
+        }
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            shards,
+            work: Mutex::new(Some(tx)),
+            thread: Mutex::new(Some(thread)),
+            errors,
+        })
+    }
+
+    fn shard_of(fp: u128) -> usize {
+        (fp >> (128 - SHARDS.trailing_zeros())) as usize
+    }
+
+    /// Is `fp` in the store?
+    ///
+    /// # Errors
+    /// Reading a run failed.
+    pub fn contains(&self, fp: u128) -> io::Result<bool> {
+        lock(&self.shards[Self::shard_of(fp)]).contains(fp)
+    }
+
+    /// Record `fp`. It is in the shard's log buffer; [`FpStore::flush`]
+    /// hands it to the OS (`sync`: written and fsynced now).
+    ///
+    /// # Errors
+    /// Writing the log or a run failed (the name stays known to this process).
+    pub fn insert(&self, fp: u128, sync: bool) -> io::Result<()> {
+        let s = Self::shard_of(fp);
+        if lock(&self.shards[s]).insert(fp, sync)? {
+            if let Some(tx) = &*self
+                .work
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+            {
+                let _ = tx.send(s);
+            }
+        }
+        Ok(())
+    }
+
+    /// Hand every buffered log record to the OS; `sync` also fsyncs.
+    ///
+    /// # Errors
+    /// The first write error (every shard is still tried).
+    pub fn flush(&self, sync: bool) -> io::Result<()> {
+        let mut first = Ok(());
+        for s in self.shards.iter() {
+            let mut s = lock(s);
+            if s.wal_buf.is_empty() && !sync {
+                continue;
+            }
+            if let Err(e) = s.write_wal(sync) {
+                if first.is_ok() {
+                    first = Err(e);
+                }
+            }
+        }
+        first
+    }
+
+    /// Flush and fsync the logs and stop the background thread (at shutdown).
+    ///
+    /// # Errors
+    /// Writing a log failed.
+    pub fn close(&self) -> io::Result<()> {
+        let r = self.flush(true);
+        drop(
+            self.work
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .take(),
+        );
+        if let Some(t) = self
+            .thread
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+        {
+            let _ = t.join();
+        }
+        r
+    }
+
+    /// Number of run files (for tests and diagnostics).
+    pub fn runs(&self) -> usize {
+        self.shards.iter().map(|s| lock(s).runs.len()).sum()
+    }
+
+    /// Errors counted by the background thread so far.
+    pub fn background_errors(&self) -> u64 {
+        self.errors.load(Relaxed)
+    }
+}
+
+impl Drop for FpStore {
+    fn drop(&mut self) {
+        if let Err(e) = self.close() {
+            tracing::warn!(dir = %self.dir.display(), error = %e, "cannot sync the seen-qname store");
+        }
+    }
+}
+
+/// Background work on one shard: make cut runs durable, then merge.
+fn background(shard: &Mutex<Shard>, errors: &AtomicU64) {
+    let fail = |what: &str, path: &Path, e: io::Error| {
+        errors.fetch_add(1, Relaxed);
+        tracing::warn!(file = %path.display(), error = %e, "seen store: {what}");
+    };
+    let (dir, unsynced) = {
+        let mut s = lock(shard);
+        (s.dir.clone(), std::mem::take(&mut s.unsynced))
+    };
+    for (run, wal) in unsynced {
+        // The log goes only once its run is on disk.
+        match run.file.sync_all().and_then(|()| sync_dir(&dir)) {
+            Ok(()) => {
+                if let Err(e) = fs::remove_file(&wal) {
+                    fail("cannot remove a log", &wal, e);
+                }
+            }
+            Err(e) => fail("cannot sync a run (its log is kept)", &run.path, e),
+        }
+    }
+    loop {
+        let (level, inputs, seq) = {
+            let mut s = lock(shard);
+            let Some((level, inputs)) = s.merge_candidates() else {
+                return;
+            };
+            let seq = s.next_seq;
+            s.next_seq += 1;
+            (level, inputs, seq)
+        };
+        let expected = inputs.iter().map(|r| r.len).sum();
+        let run = match Run::write(&dir, seq, level + 1, expected, merged(&inputs), true)
+            .and_then(|r| sync_dir(&dir).map(|()| r))
+        {
+            Ok(r) => Arc::new(r),
+            Err(e) => {
+                fail("cannot merge runs", &dir, e);
+                return;
+            }
+        };
+        {
+            let mut s = lock(shard);
+            s.runs.retain(|r| !inputs.iter().any(|i| Arc::ptr_eq(i, r)));
+            s.runs.push(run);
+            s.runs.sort_by_key(|r| r.seq);
+        }
+        for r in &inputs {
+            if let Err(e) = fs::remove_file(&r.path) {
+                fail("cannot remove a merged run", &r.path, e);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
