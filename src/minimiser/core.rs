@@ -3,12 +3,10 @@
 //! [`minimise`] follows the reference pipeline (reference §1) and counts every
 //! frame exactly once: it ends as a session row, a disabled row, or one drop
 //! counter. The only state it touches is the worker's own [`WorkerState`]
-//! (Crypto-PAn cache and scratch buffers) and its local counters.
-
-use std::num::NonZeroUsize;
+//! (Crypto-PAn cache, an [`AddrCache`], and scratch buffers) and its local
+//! counters.
 
 use bytes::Bytes;
-use lru::LruCache;
 
 use crate::collector::session::{AddrColumns, Labels, SessionRow};
 use crate::cryptopan::{CryptoPan, Pseudonym};
@@ -18,33 +16,12 @@ use crate::histogram::{self, HistogramUpdate};
 use crate::lists::clients::ClientMatch;
 use crate::metrics::WorkerCounters;
 
+use super::addr_cache::{AddrCache, AddrKey};
 use super::{ListsSnapshot, WorkerSettings};
-
-/// Cache key: the raw address bytes as received (a 4-byte address and its
-/// IPv4-mapped form are different keys, as in the reference).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-struct AddrKey {
-    len: u8,
-    bytes: [u8; 16],
-}
-
-impl AddrKey {
-    fn new(addr: &[u8]) -> Option<Self> {
-        if addr.len() != 4 && addr.len() != 16 {
-            return None;
-        }
-        let mut bytes = [0u8; 16];
-        bytes[..addr.len()].copy_from_slice(addr);
-        Some(Self {
-            len: addr.len() as u8,
-            bytes,
-        })
-    }
-}
 
 /// Per-worker mutable state.
 pub struct WorkerState {
-    cache: Option<LruCache<AddrKey, Pseudonym>>,
+    cache: Option<AddrCache>,
     generation: Option<u64>,
     name_buf: String,
     /// The new-qname candidate of the last frame that reached the seen check
@@ -71,17 +48,18 @@ pub struct Candidate {
 impl std::fmt::Debug for WorkerState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WorkerState")
-            .field("cache_len", &self.cache.as_ref().map(LruCache::len))
+            .field("cache_len", &self.cache.as_ref().map(AddrCache::len))
             .field("generation", &self.generation)
             .finish()
     }
 }
 
 impl WorkerState {
-    /// A worker state with a Crypto-PAn cache of `cache_entries` (0 disables it).
+    /// A worker state with a Crypto-PAn cache of `cache_entries`, rounded up to a
+    /// whole set of [`addr_cache::WAYS`](super::addr_cache::WAYS) (0 disables it).
     pub fn new(cache_entries: usize) -> Self {
         Self {
-            cache: NonZeroUsize::new(cache_entries).map(LruCache::new),
+            cache: AddrCache::new(cache_entries),
             generation: None,
             name_buf: String::with_capacity(256),
             candidate: Candidate::default(),
@@ -108,10 +86,10 @@ impl WorkerState {
         };
         if let Some(p) = cache.get(&key) {
             c.lru_hit += 1;
-            return *p;
+            return p;
         }
         let p = pan.anonymise_bytes(addr);
-        if cache.push(key, p).is_some_and(|(k, _)| k != key) {
+        if cache.insert(key, p) {
             c.lru_evicted += 1;
         }
         p

@@ -6,6 +6,7 @@
 //! counters; shared, reloadable state is read through `ArcSwap` snapshots once
 //! per batch, so no lock is taken per frame.
 
+pub mod addr_cache;
 pub mod core;
 
 use std::sync::Arc;
