@@ -79,6 +79,11 @@ fn bench() -> Command {
         .arg(n("clients", "100000", "distinct client addresses (Zipf)"))
         .arg(n("workers", "0", "minimiser-workers of the child (0 = number of CPUs)"))
         .arg(n(
+            "duration",
+            "0",
+            "soak mode: keep sending fresh chunks of --frames frames for this many seconds in one run, sampling the child's RSS every 10 s (0 = off)",
+        ))
+        .arg(n(
             "cache-entries",
             "1000000",
             "cryptopan-address-entries and qname-seen-entries of the child",
@@ -122,6 +127,9 @@ pub fn bench_options(m: &ArgMatches, edm: PathBuf) -> crate::loadgen::bench::Opt
         keep: m.get_flag("keep"),
         write_capture: m.get_one::<PathBuf>("write-capture").cloned(),
         edm,
+        duration: Some(n("duration"))
+            .filter(|d| *d > 0)
+            .map(std::time::Duration::from_secs),
     }
 }
 

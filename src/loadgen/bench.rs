@@ -63,6 +63,9 @@ pub struct Options {
     pub write_capture: Option<PathBuf>,
     /// The `edm` binary to start.
     pub edm: PathBuf,
+    /// Soak mode: one run that keeps sending fresh chunks of `spec.frames`
+    /// frames for this long, sampling the child's RSS.
+    pub duration: Option<Duration>,
 }
 
 /// Write `w` as a Frame Streams file (START, data frames, STOP), as
@@ -107,6 +110,8 @@ pub struct RunResult {
     pub peak_rss_bytes: u64,
     /// The child's summary line.
     pub summary: String,
+    /// Soak mode: (seconds since the first frame, child RSS bytes).
+    pub rss_samples: Vec<(f64, u64)>,
 }
 
 /// All runs.
@@ -151,6 +156,9 @@ impl Report {
                     "send_s": (r.send_s * 1000.0).round() / 1000.0,
                     "cpu_s": (r.cpu_s * 100.0).round() / 100.0,
                     "peak_rss_mb": (r.peak_rss_bytes as f64 / 1048576.0).round(),
+                    "rss_mb_samples": r.rss_samples.iter().map(|(t, b)| {
+                        serde_json::json!([t.round(), (*b as f64 / 1048576.0).round()])
+                    }).collect::<Vec<_>>(),
                 })
             })
             .collect();
@@ -179,6 +187,9 @@ impl Report {
 /// # Errors
 /// [`BenchError`] for the first run that fails.
 pub fn run(opts: &Options) -> Result<Report, BenchError> {
+    if let Some(d) = opts.duration {
+        return soak(opts, d);
+    }
     let workload = generate(&opts.spec);
     let base = match &opts.dir {
         Some(d) => d.clone(),
@@ -217,11 +228,18 @@ pub fn run(opts: &Options) -> Result<Report, BenchError> {
     })
 }
 
-fn one_run(opts: &Options, w: &Workload, dir: &Path) -> Result<RunResult, BenchError> {
+/// A started child `edm run` and what reads its log.
+struct Child {
+    process: std::process::Child,
+    log: std::thread::JoinHandle<String>,
+    sock: PathBuf,
+}
+
+fn start_child(opts: &Options, well_known_list: &str, dir: &Path) -> Result<Child, BenchError> {
     std::fs::create_dir_all(dir).map_err(io(format!("create {}", dir.display())))?;
     let sock = dir.join("edm.sock");
     let wk = dir.join("well-known.txt");
-    std::fs::write(&wk, &w.well_known_list).map_err(io(format!("write {}", wk.display())))?;
+    std::fs::write(&wk, well_known_list).map_err(io(format!("write {}", wk.display())))?;
     let config = dir.join("edm.toml");
     let text = format!(
         "input-unix = \"{sock}\"\n\
@@ -242,19 +260,19 @@ fn one_run(opts: &Options, w: &Workload, dir: &Path) -> Result<RunResult, BenchE
     );
     std::fs::write(&config, text).map_err(io(format!("write {}", config.display())))?;
 
-    let mut child = Command::new(&opts.edm)
+    let mut process = Command::new(&opts.edm)
         .arg("run")
         .arg("--config")
         .arg(&config)
-        .env("RUST_LOG", "info,fjall=warn,lsm_tree=warn")
+        .env("RUST_LOG", "info")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .map_err(io(format!("start {}", opts.edm.display())))?;
-    let stderr = child.stderr.take();
+    let stderr = process.stderr.take();
     let (tx, rx) = std::sync::mpsc::channel::<String>();
-    let reader = std::thread::spawn(move || {
+    let log = std::thread::spawn(move || {
         let mut stopped = String::new();
         if let Some(e) = stderr {
             for line in BufReader::new(e).lines().map_while(Result::ok) {
@@ -270,77 +288,208 @@ fn one_run(opts: &Options, w: &Workload, dir: &Path) -> Result<RunResult, BenchE
         }
         stopped
     });
-    let kill = |child: &mut std::process::Child| {
-        let _ = child.kill();
-        let _ = child.wait();
-    };
+    let mut child = Child { process, log, sock };
     if rx.recv_timeout(Duration::from_secs(60)).is_err() {
-        kill(&mut child);
+        child.kill();
         return Err(BenchError::Child(
             "did not start listening within 60 s".into(),
         ));
     }
+    Ok(child)
+}
 
-    let mut conn = std::os::unix::net::UnixStream::connect(&sock)
-        .map_err(io(format!("connect {}", sock.display())))?;
-    let mut start = BytesMut::new();
-    encode_control(ControlType::Start, Some(CONTENT_TYPE_DNSTAP), &mut start);
-    let mut stop = BytesMut::new();
-    encode_file_stop(&mut stop);
-    let t0 = Instant::now();
-    let sent = (|| {
-        conn.write_all(&start)?;
-        for chunk in w.data.chunks(1 << 20) {
-            conn.write_all(chunk)?;
+impl Child {
+    fn kill(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+    }
+
+    fn connect(&mut self) -> Result<std::os::unix::net::UnixStream, BenchError> {
+        let mut conn = std::os::unix::net::UnixStream::connect(&self.sock)
+            .map_err(io(format!("connect {}", self.sock.display())))?;
+        let mut start = BytesMut::new();
+        encode_control(ControlType::Start, Some(CONTENT_TYPE_DNSTAP), &mut start);
+        conn.write_all(&start)
+            .map_err(io(format!("send to {}", self.sock.display())))?;
+        Ok(conn)
+    }
+
+    fn rss_bytes(&self) -> u64 {
+        std::fs::read_to_string(format!("/proc/{}/status", self.process.id()))
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix("VmRSS:"))
+                    .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+            })
+            .map_or(0, |kb| kb * 1024)
+    }
+
+    /// Close the stream, SIGTERM, wait; check the frame count.
+    fn finish(
+        mut self,
+        mut conn: std::os::unix::net::UnixStream,
+        frames: u64,
+        t0: Instant,
+        send_s: f64,
+    ) -> Result<RunResult, BenchError> {
+        let mut stop = BytesMut::new();
+        encode_file_stop(&mut stop);
+        if let Err(e) = conn
+            .write_all(&stop)
+            .and_then(|()| conn.shutdown(std::net::Shutdown::Write))
+        {
+            self.kill();
+            return Err(BenchError::Io {
+                what: format!("send to {}", self.sock.display()),
+                source: e,
+            });
         }
-        conn.write_all(&stop)?;
-        conn.shutdown(std::net::Shutdown::Write)
-    })();
+        drop(conn);
+        // The connection is closed; SIGTERM drains the queue and flushes files.
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.process.id().to_string())
+            .status();
+        let mut stdout = String::new();
+        if let Some(mut o) = self.process.stdout.take() {
+            let _ = std::io::Read::read_to_string(&mut o, &mut stdout);
+        }
+        let status = self.process.wait().map_err(io("wait for edm"))?;
+        let elapsed_s = t0.elapsed().as_secs_f64();
+        let stopped = self.log.join().unwrap_or_default();
+        if !status.success() {
+            return Err(BenchError::Child(format!("exited with {status}")));
+        }
+        let field = |k: &str| -> Option<f64> {
+            stopped
+                .split_whitespace()
+                .find_map(|t| t.strip_prefix(k)?.strip_prefix('='))
+                .and_then(|v| v.parse().ok())
+        };
+        let counted = field("frames").unwrap_or(0.0) as u64;
+        if counted != frames {
+            return Err(BenchError::Child(format!(
+                "counted {counted} frames, {frames} were sent"
+            )));
+        }
+        Ok(RunResult {
+            frames,
+            elapsed_s,
+            send_s,
+            frames_per_sec: frames as f64 / elapsed_s,
+            cpu_s: field("cpu_s").unwrap_or(0.0),
+            peak_rss_bytes: field("peak_rss_bytes").unwrap_or(0.0) as u64,
+            summary: stdout.trim().to_owned(),
+            rss_samples: Vec::new(),
+        })
+    }
+}
+
+fn one_run(opts: &Options, w: &Workload, dir: &Path) -> Result<RunResult, BenchError> {
+    let mut child = start_child(opts, &w.well_known_list, dir)?;
+    let mut conn = child.connect()?;
+    let t0 = Instant::now();
+    let sent = w
+        .data
+        .chunks(1 << 20)
+        .try_for_each(|chunk| conn.write_all(chunk));
     let send_s = t0.elapsed().as_secs_f64();
     if let Err(e) = sent {
-        kill(&mut child);
+        child.kill();
         return Err(BenchError::Io {
-            what: format!("send to {}", sock.display()),
+            what: format!("send to {}", child.sock.display()),
             source: e,
         });
     }
-    drop(conn);
-    // The connection is closed; SIGTERM drains the queue and flushes files.
-    let _ = Command::new("kill")
-        .arg("-TERM")
-        .arg(child.id().to_string())
-        .status();
-    let mut stdout = String::new();
-    if let Some(mut o) = child.stdout.take() {
-        let _ = std::io::Read::read_to_string(&mut o, &mut stdout);
-    }
-    let status = child.wait().map_err(io("wait for edm"))?;
-    let elapsed_s = t0.elapsed().as_secs_f64();
-    let stopped = reader.join().unwrap_or_default();
-    if !status.success() {
-        return Err(BenchError::Child(format!("exited with {status}")));
-    }
-    let field = |k: &str| -> Option<f64> {
-        stopped
-            .split_whitespace()
-            .find_map(|t| t.strip_prefix(k)?.strip_prefix('='))
-            .and_then(|v| v.parse().ok())
+    child.finish(conn, w.frames as u64, t0, send_s)
+}
+
+/// Soak mode: one child, fresh chunks of `opts.spec.frames` frames (same
+/// lists, new random frames and never-seen names) sent back to back for
+/// `duration`; the child's RSS is sampled every 10 s.
+fn soak(opts: &Options, duration: Duration) -> Result<Report, BenchError> {
+    let base = match &opts.dir {
+        Some(d) => d.clone(),
+        None => std::env::temp_dir().join(format!("edm-bench-{}", std::process::id())),
     };
-    let frames = field("frames").unwrap_or(0.0) as u64;
-    if frames != w.frames as u64 {
-        return Err(BenchError::Child(format!(
-            "counted {frames} frames, {} were sent",
-            w.frames
-        )));
+    let dir = base.join("soak");
+    let first = generate(&opts.spec);
+    let mut child = start_child(opts, &first.well_known_list, &dir)?;
+    let mut conn = child.connect()?;
+    // Chunks are generated on another thread while the previous one is sent.
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Workload>(1);
+    let spec = opts.spec.clone();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop_gen = stop.clone();
+    let generator = std::thread::spawn(move || {
+        for k in 1u64.. {
+            let w = generate(&Spec {
+                first_frame: k * spec.frames as u64,
+                ..spec.clone()
+            });
+            if stop_gen.load(std::sync::atomic::Ordering::Relaxed) || tx.send(w).is_err() {
+                break;
+            }
+        }
+    });
+    let bytes = first.data.len();
+    let t0 = Instant::now();
+    let mut frames = 0u64;
+    let mut samples = vec![(0.0, child.rss_bytes())];
+    let mut next_sample = 10.0;
+    let mut chunk = first;
+    let result = loop {
+        if let Err(e) = chunk
+            .data
+            .chunks(1 << 20)
+            .try_for_each(|c| conn.write_all(c))
+        {
+            break Err(BenchError::Io {
+                what: format!("send to {}", child.sock.display()),
+                source: e,
+            });
+        }
+        frames += chunk.frames as u64;
+        let t = t0.elapsed().as_secs_f64();
+        if t >= next_sample {
+            samples.push((t, child.rss_bytes()));
+            eprintln!(
+                "edm bench: soak {t:.0} s: {frames} frames, RSS {:.0} MB",
+                samples.last().map_or(0, |s| s.1) as f64 / 1048576.0
+            );
+            next_sample += 10.0;
+        }
+        if t >= duration.as_secs_f64() {
+            break Ok(());
+        }
+        match rx.recv() {
+            Ok(w) => chunk = w,
+            Err(_) => break Err(BenchError::Child("workload generator stopped".into())),
+        }
+    };
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    drop(rx);
+    let _ = generator.join();
+    if let Err(e) = result {
+        child.kill();
+        return Err(e);
     }
-    Ok(RunResult {
-        frames,
-        elapsed_s,
-        send_s,
-        frames_per_sec: frames as f64 / elapsed_s,
-        cpu_s: field("cpu_s").unwrap_or(0.0),
-        peak_rss_bytes: field("peak_rss_bytes").unwrap_or(0.0) as u64,
-        summary: stdout.trim().to_owned(),
+    let send_s = t0.elapsed().as_secs_f64();
+    let mut r = child.finish(conn, frames, t0, send_s)?;
+    r.rss_samples = samples;
+    if !opts.keep {
+        let _ = std::fs::remove_dir_all(&dir);
+        if opts.dir.is_none() {
+            let _ = std::fs::remove_dir_all(&base);
+        }
+    }
+    Ok(Report {
+        spec: opts.spec.clone(),
+        workers: opts.workers,
+        cache_entries: opts.cache_entries,
+        bytes,
+        runs: vec![r],
     })
 }
 

@@ -32,6 +32,10 @@ pub struct Spec {
     pub well_known: usize,
     /// Names in the popular (not well-known) pool.
     pub popular: usize,
+    /// Index of the first frame: a workload continued in chunks (`edm bench
+    /// --duration`) keeps the same lists, gets fresh random frames per chunk,
+    /// and never-seen names that stay unique across chunks.
+    pub first_frame: u64,
 }
 
 impl Default for Spec {
@@ -42,6 +46,7 @@ impl Default for Spec {
             clients: 100_000,
             well_known: 10_000,
             popular: 20_000,
+            first_frame: 0,
         }
     }
 }
@@ -265,13 +270,16 @@ pub fn generate(spec: &Spec) -> Workload {
             Bytes::copy_from_slice(&a)
         })
         .collect();
+    if spec.first_frame != 0 {
+        rng = Rng::new(spec.seed ^ spec.first_frame.wrapping_mul(0xD6E8_FEB8_6659_FD93));
+    }
     let identity = Bytes::from_static(b"bench-resolver");
     let base_ns: u64 = 1_700_000_000 * 1_000_000_000;
 
     let mut data = Vec::with_capacity(spec.frames * 160);
     let (mut wk_frames, mut new_frames) = (0, 0);
     let mut unique = String::new();
-    for i in 0..spec.frames {
+    for i in (0..spec.frames as u64).map(|i| i + spec.first_frame) {
         let client = clients.sample(&mut rng);
         // 30 % of clients (by identity, not by query) are IPv6.
         let v6 = (client as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) % 10 < 3;
@@ -296,7 +304,7 @@ pub fn generate(spec: &Spec) -> Workload {
         let qtype = pick(&mut rng, &QTYPES);
         let rcode = pick(&mut rng, &RCODES);
         let wire = response(&mut rng, name, qtype, rcode);
-        let t = base_ns + i as u64 * 10_000;
+        let t = base_ns + i * 10_000;
         let server = rng.below(4) as usize;
         let msg = Dnstap {
             identity: Some(identity.clone()),

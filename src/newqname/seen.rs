@@ -2,8 +2,9 @@
 //!
 //! Names are lowercased question names in presentation format, handled as
 //! their 128-bit fingerprint ([`store::fingerprint`]). A bounded cache
-//! (`qname-seen-entries` fingerprints in up to 64 LRU shards, each behind its
-//! own mutex) answers repeated names without touching the store. On a miss the
+//! (`qname-seen-entries` fingerprints in up to 64 shards, each behind its own
+//! mutex; within a shard a set-associative LRU, 8 names per set) answers
+//! repeated names without touching the store. On a miss the
 //! persistent store ([`store::FpStore`], under `<data-dir>/seen`) is asked
 //! with the name's cache shard still locked; a name found there is seen,
 //! otherwise it is recorded in the cache and the store and is [`Seen::New`]. A
@@ -28,17 +29,55 @@ use super::store::{self, FpBuild, FpStore};
 /// Cache shards: enough that workers rarely meet on one.
 const SHARDS: usize = 64;
 
-/// One shard of the cache: an LRU of fingerprints.
+/// Ways per set of the cache.
+const WAYS: usize = 8;
+
+/// One shard of the cache: a set-associative LRU of fingerprints (at most
+/// [`WAYS`] per set, least recently used evicted within the set). One
+/// allocation, no pointers: a lookup reads one 128-byte set.
 struct Shard {
-    lru: lru::LruCache<u128, (), FpBuild>,
+    /// Keys of each set, most recently used first; 0 = empty.
+    sets: Box<[[u128; WAYS]]>,
+    ways: usize,
 }
 
 impl Shard {
+    /// At most `cap` names (at least 1; at most 7 fewer than `cap`).
     fn new(cap: usize) -> Self {
-        let cap = std::num::NonZeroUsize::new(cap).unwrap_or(std::num::NonZeroUsize::MIN);
+        let ways = cap.clamp(1, WAYS);
+        let sets = (cap / ways).max(1);
         Self {
-            lru: lru::LruCache::with_hasher(cap, FpBuild::default()),
+            sets: vec![[0; WAYS]; sets].into_boxed_slice(),
+            ways,
         }
+    }
+
+    fn set(&mut self, fp: u128) -> &mut [u128] {
+        let i = ((((fp >> 64) as u64) as u128 * self.sets.len() as u128) >> 64) as usize;
+        &mut self.sets[i][..self.ways]
+    }
+
+    /// Is `fp` cached? A hit becomes the most recently used of its set.
+    fn get(&mut self, fp: u128) -> bool {
+        let key = fp.max(1);
+        let set = self.set(key);
+        match set.iter().position(|&k| k == key) {
+            Some(i) => {
+                set[..=i].rotate_right(1);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Cache `fp` (not cached) as the most recently used; true when another
+    /// name was evicted.
+    fn push(&mut self, fp: u128) -> bool {
+        let set = self.set(fp.max(1));
+        let evicted = set[set.len() - 1] != 0;
+        set.rotate_right(1);
+        set[0] = fp.max(1);
+        evicted
     }
 }
 
@@ -190,17 +229,15 @@ impl SeenQnames {
         let mut cache = self.shards[shard]
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if cache.lru.get(&fp).is_some() {
+        if cache.get(fp) {
             return Seen::Seen;
         }
         // The shard stays locked until the name is recorded: a concurrent
         // caller with the same name waits here and then finds it cached.
         // Other names (other shards) are not held up.
         // Reference §8: the name enters the cache before the store is asked.
-        if let Some((old, ())) = cache.lru.push(fp, ()) {
-            if old != fp {
-                self.counters.evicted.fetch_add(1, Relaxed);
-            }
+        if cache.push(fp) {
+            self.counters.evicted.fetch_add(1, Relaxed);
         }
         match self.lookup(fp) {
             Ok(true) => return Seen::Seen,
@@ -482,6 +519,33 @@ mod tests {
         assert_eq!(s.check("old.example."), Seen::Seen);
         assert_eq!(s.check("older.example."), Seen::Seen);
         assert_eq!(s.check("new.example."), Seen::New);
+    }
+
+    #[test]
+    fn cache_set_evicts_its_least_recently_used_name() {
+        let mut c = Shard::new(WAYS);
+        assert_eq!(c.sets.len(), 1);
+        let fp = |i: u128| (i << 64) | i;
+        for i in 1..=8 {
+            assert!(!c.push(fp(i)), "room for {i}");
+        }
+        assert!(c.get(fp(1)), "1 is now the most recent");
+        assert!(c.push(fp(9)), "a full set evicts");
+        assert!(!c.get(fp(2)), "2 was the least recently used");
+        assert!(c.get(fp(1)) && c.get(fp(9)) && c.get(fp(8)));
+        // The bound never exceeds the configured size.
+        for cap in [1, 7, 8, 20, 1000] {
+            let c = Shard::new(cap);
+            assert!(
+                c.sets.len() * c.ways <= cap && c.sets.len() * c.ways + WAYS > cap,
+                "{cap}"
+            );
+        }
+        // Fingerprint 0 is a valid key, not the empty slot.
+        let mut c = Shard::new(1);
+        assert!(!c.get(0));
+        c.push(0);
+        assert!(c.get(0));
     }
 
     #[test]
