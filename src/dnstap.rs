@@ -143,6 +143,9 @@ pub enum DecodeError {
     /// The protobuf encoding is invalid.
     #[error("invalid protobuf: {0}")]
     Protobuf(#[from] prost::DecodeError),
+    /// The protobuf encoding is invalid (in-place decoder).
+    #[error("invalid protobuf: {0}")]
+    Wire(&'static str),
     /// The required `Dnstap.type` is missing or not MESSAGE.
     #[error("Dnstap.type missing or unknown ({0:?})")]
     EnvelopeType(Option<i32>),
@@ -178,6 +181,254 @@ impl Message {
     /// The validated message type. [`Dnstap::decode_frame`] guarantees it is `Some`.
     pub fn message_type(&self) -> Option<MessageType> {
         self.r#type.and_then(MessageType::from_i32)
+    }
+}
+
+/// A dnstap envelope decoded in place: byte fields borrow from the frame, so
+/// decoding copies nothing and touches no reference count. The hot path uses
+/// this; [`Dnstap`] (prost) is kept for encoding and as the reference in
+/// tests, which check that both accept and reject the same inputs and agree
+/// on every field.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct DnstapRef<'a> {
+    /// `identity`.
+    pub identity: Option<&'a [u8]>,
+    /// `version`.
+    pub version: Option<&'a [u8]>,
+    /// `message`.
+    pub message: Option<MessageRef<'a>>,
+    /// `type`.
+    pub r#type: Option<i32>,
+}
+
+/// [`Message`], borrowed.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct MessageRef<'a> {
+    /// `type`.
+    pub r#type: Option<i32>,
+    /// `socket_family`.
+    pub socket_family: Option<i32>,
+    /// `socket_protocol`.
+    pub socket_protocol: Option<i32>,
+    /// `query_address`.
+    pub query_address: Option<&'a [u8]>,
+    /// `response_address`.
+    pub response_address: Option<&'a [u8]>,
+    /// `query_port`.
+    pub query_port: Option<u32>,
+    /// `response_port`.
+    pub response_port: Option<u32>,
+    /// `response_time_sec`.
+    pub response_time_sec: Option<u64>,
+    /// `response_time_nsec`.
+    pub response_time_nsec: Option<u32>,
+    /// `response_message`.
+    pub response_message: Option<&'a [u8]>,
+}
+
+/// Protobuf wire types.
+const VARINT: u64 = 0;
+const FIXED64: u64 = 1;
+const LEN: u64 = 2;
+const START_GROUP: u64 = 3;
+const END_GROUP: u64 = 4;
+const FIXED32: u64 = 5;
+/// Nesting limit for skipped groups (prost's recursion limit).
+const GROUP_DEPTH: u32 = 100;
+
+/// A protobuf reader over borrowed bytes (the subset of the wire format the
+/// dnstap fields use, plus skipping of every other field).
+struct Wire<'a> {
+    buf: &'a [u8],
+}
+
+impl<'a> Wire<'a> {
+    fn varint(&mut self) -> Result<u64, DecodeError> {
+        let mut value = 0u64;
+        for i in 0..10 {
+            let Some((&b, rest)) = self.buf.split_first() else {
+                return Err(DecodeError::Wire("truncated varint"));
+            };
+            self.buf = rest;
+            value |= u64::from(b & 0x7f) << (7 * i);
+            if b < 0x80 {
+                if i == 9 && b > 1 {
+                    return Err(DecodeError::Wire("varint overflow"));
+                }
+                return Ok(value);
+            }
+        }
+        Err(DecodeError::Wire("varint too long"))
+    }
+
+    fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
+        if n > self.buf.len() {
+            return Err(DecodeError::Wire("field runs past the end"));
+        }
+        let (head, rest) = self.buf.split_at(n);
+        self.buf = rest;
+        Ok(head)
+    }
+
+    fn bytes(&mut self) -> Result<&'a [u8], DecodeError> {
+        let n = self.varint()?;
+        self.take(usize::try_from(n).unwrap_or(usize::MAX))
+    }
+
+    fn fixed32(&mut self) -> Result<u32, DecodeError> {
+        let b = self.take(4)?;
+        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
+    /// The next key as (field number, wire type).
+    fn key(&mut self) -> Result<(u32, u64), DecodeError> {
+        let key = self.varint()?;
+        let key = u32::try_from(key).map_err(|_| DecodeError::Wire("invalid key"))?;
+        let wire_type = u64::from(key & 7);
+        if wire_type > FIXED32 {
+            return Err(DecodeError::Wire("invalid wire type"));
+        }
+        let tag = key >> 3;
+        if tag == 0 {
+            return Err(DecodeError::Wire("field number 0"));
+        }
+        Ok((tag, wire_type))
+    }
+
+    fn skip(&mut self, tag: u32, wire_type: u64, depth: u32) -> Result<(), DecodeError> {
+        match wire_type {
+            VARINT => self.varint().map(drop),
+            FIXED64 => self.take(8).map(drop),
+            LEN => self.bytes().map(drop),
+            FIXED32 => self.take(4).map(drop),
+            START_GROUP => {
+                if depth == 0 {
+                    return Err(DecodeError::Wire("groups nested too deep"));
+                }
+                loop {
+                    let (t, wt) = self.key()?;
+                    if wt == END_GROUP {
+                        return if t == tag {
+                            Ok(())
+                        } else {
+                            Err(DecodeError::Wire("unexpected end group"))
+                        };
+                    }
+                    self.skip(t, wt, depth - 1)?;
+                }
+            }
+            _ => Err(DecodeError::Wire("unexpected end group")),
+        }
+    }
+}
+
+fn expect(wire_type: u64, want: u64) -> Result<(), DecodeError> {
+    if wire_type == want {
+        Ok(())
+    } else {
+        Err(DecodeError::Wire("wrong wire type for a known field"))
+    }
+}
+
+impl<'a> MessageRef<'a> {
+    /// Merge the fields in `buf` (protobuf merge: later values win).
+    fn merge(&mut self, buf: &'a [u8]) -> Result<(), DecodeError> {
+        let mut w = Wire { buf };
+        while !w.buf.is_empty() {
+            let (tag, wt) = w.key()?;
+            match tag {
+                1..=3 => {
+                    expect(wt, VARINT)?;
+                    // int32 fields take the low 32 bits of the varint.
+                    let v = Some(w.varint()? as i32);
+                    match tag {
+                        1 => self.r#type = v,
+                        2 => self.socket_family = v,
+                        _ => self.socket_protocol = v,
+                    }
+                }
+                4 | 5 | 14 => {
+                    expect(wt, LEN)?;
+                    let v = Some(w.bytes()?);
+                    match tag {
+                        4 => self.query_address = v,
+                        5 => self.response_address = v,
+                        _ => self.response_message = v,
+                    }
+                }
+                6 | 7 => {
+                    expect(wt, VARINT)?;
+                    let v = Some(w.varint()? as u32);
+                    if tag == 6 {
+                        self.query_port = v;
+                    } else {
+                        self.response_port = v;
+                    }
+                }
+                12 => {
+                    expect(wt, VARINT)?;
+                    self.response_time_sec = Some(w.varint()?);
+                }
+                13 => {
+                    expect(wt, FIXED32)?;
+                    self.response_time_nsec = Some(w.fixed32()?);
+                }
+                _ => w.skip(tag, wt, GROUP_DEPTH)?,
+            }
+        }
+        Ok(())
+    }
+
+    /// The validated message type ([`DnstapRef::decode_frame`] guarantees `Some`).
+    pub fn message_type(&self) -> Option<MessageType> {
+        self.r#type.and_then(MessageType::from_i32)
+    }
+}
+
+impl<'a> DnstapRef<'a> {
+    /// Decode one frame payload in place, with the checks of
+    /// [`Dnstap::decode_frame`].
+    ///
+    /// # Errors
+    /// [`DecodeError`] for invalid protobuf, or a missing/unknown type.
+    pub fn decode_frame(frame: &'a [u8]) -> Result<Self, DecodeError> {
+        let mut d = Self::default();
+        let mut w = Wire { buf: frame };
+        while !w.buf.is_empty() {
+            let (tag, wt) = w.key()?;
+            match tag {
+                1 | 2 => {
+                    expect(wt, LEN)?;
+                    let v = Some(w.bytes()?);
+                    if tag == 1 {
+                        d.identity = v;
+                    } else {
+                        d.version = v;
+                    }
+                }
+                14 => {
+                    expect(wt, LEN)?;
+                    let sub = w.bytes()?;
+                    let mut m = d.message.unwrap_or_default();
+                    m.merge(sub)?;
+                    d.message = Some(m);
+                }
+                15 => {
+                    expect(wt, VARINT)?;
+                    d.r#type = Some(w.varint()? as i32);
+                }
+                _ => w.skip(tag, wt, GROUP_DEPTH)?,
+            }
+        }
+        if d.r#type != Some(DNSTAP_TYPE_MESSAGE) {
+            return Err(DecodeError::EnvelopeType(d.r#type));
+        }
+        if let Some(m) = &d.message {
+            if m.message_type().is_none() {
+                return Err(DecodeError::MessageType(m.r#type));
+            }
+        }
+        Ok(d)
     }
 }
 
@@ -239,5 +490,139 @@ mod tests {
         }
         assert!(MessageType::from_i32(0).is_none());
         assert!(MessageType::from_i32(15).is_none());
+    }
+
+    fn same(a: &Dnstap, b: &DnstapRef<'_>) -> bool {
+        let m = match (&a.message, &b.message) {
+            (None, None) => true,
+            (Some(x), Some(y)) => {
+                x.r#type == y.r#type
+                    && x.socket_family == y.socket_family
+                    && x.socket_protocol == y.socket_protocol
+                    && x.query_address.as_deref() == y.query_address
+                    && x.response_address.as_deref() == y.response_address
+                    && x.query_port == y.query_port
+                    && x.response_port == y.response_port
+                    && x.response_time_sec == y.response_time_sec
+                    && x.response_time_nsec == y.response_time_nsec
+                    && x.response_message.as_deref() == y.response_message
+            }
+            _ => false,
+        };
+        m && a.identity.as_deref() == b.identity
+            && a.version.as_deref() == b.version
+            && a.r#type == b.r#type
+    }
+
+    fn corpus() -> Vec<Bytes> {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/sample.fstrm");
+        let file = std::fs::File::open(path).unwrap();
+        let mut frames: Vec<Bytes> =
+            crate::input::framestream::FileReader::new(std::io::BufReader::new(file), 1 << 20)
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+        let w = crate::loadgen::workload::generate(&crate::loadgen::workload::Spec {
+            frames: 2000,
+            ..Default::default()
+        });
+        let mut at = 0;
+        while at + 4 <= w.data.len() {
+            let n = u32::from_be_bytes(w.data[at..at + 4].try_into().unwrap()) as usize;
+            frames.push(Bytes::copy_from_slice(&w.data[at + 4..at + 4 + n]));
+            at += 4 + n;
+        }
+        frames
+    }
+
+    #[test]
+    fn in_place_decoder_agrees_with_prost_on_real_frames() {
+        let frames = corpus();
+        let mut decoded = 0;
+        for f in &frames {
+            // The bundled capture also holds deliberately broken frames.
+            match (Dnstap::decode_frame(f.clone()), DnstapRef::decode_frame(f)) {
+                (Ok(a), Ok(b)) => {
+                    assert!(same(&a, &b), "{a:?} vs {b:?}");
+                    decoded += 1;
+                }
+                (Err(_), Err(_)) => {}
+                (a, b) => panic!("prost {a:?} vs in-place {b:?}"),
+            }
+        }
+        assert!(decoded > 4000, "{decoded} of {}", frames.len());
+    }
+
+    #[test]
+    fn in_place_decoder_agrees_with_prost_on_damaged_frames() {
+        let frames = corpus();
+        let mut x = 0x1234_5678_9abc_def0u64;
+        let mut rnd = |n: usize| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x % n.max(1) as u64) as usize
+        };
+        let (mut ok, mut err) = (0, 0);
+        for i in 0..40_000 {
+            let mut f = frames[rnd(frames.len())].to_vec();
+            match i % 4 {
+                0 => {
+                    let at = rnd(f.len());
+                    f[at] = rnd(256) as u8;
+                }
+                1 => f.truncate(rnd(f.len())),
+                2 => {
+                    let at = rnd(f.len());
+                    f.insert(at, rnd(256) as u8);
+                }
+                _ => {
+                    for _ in 0..3 {
+                        let at = rnd(f.len());
+                        f[at] ^= 1 << rnd(8);
+                    }
+                }
+            }
+            let a = Dnstap::decode_frame(Bytes::from(f.clone()));
+            let b = DnstapRef::decode_frame(&f);
+            match (&a, &b) {
+                (Ok(a), Ok(b)) => {
+                    assert!(same(a, b), "{a:?} vs {b:?}");
+                    ok += 1;
+                }
+                (Err(_), Err(_)) => err += 1,
+                _ => panic!("prost {a:?} vs in-place {b:?} on {f:?}"),
+            }
+        }
+        assert!(ok > 1000 && err > 1000, "{ok} ok, {err} rejected");
+    }
+
+    #[test]
+    fn in_place_decoder_merges_repeated_messages_and_skips_groups() {
+        let d = Dnstap {
+            r#type: Some(1),
+            message: Some(Message {
+                r#type: Some(6),
+                query_port: Some(53),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let mut buf = d.encode_to_vec();
+        // A second `message` with another field, then an unknown group.
+        let extra = Message {
+            response_port: Some(5353),
+            ..Default::default()
+        }
+        .encode_to_vec();
+        buf.push((14 << 3) | 2);
+        buf.push(extra.len() as u8);
+        buf.extend_from_slice(&extra);
+        buf.extend_from_slice(&[(9 << 3) | 3, (1 << 3), 7, (9 << 3) | 4]);
+        let a = Dnstap::decode_frame(Bytes::from(buf.clone())).unwrap();
+        let b = DnstapRef::decode_frame(&buf).unwrap();
+        assert!(same(&a, &b));
+        let m = b.message.unwrap();
+        assert_eq!((m.query_port, m.response_port), (Some(53), Some(5353)));
     }
 }

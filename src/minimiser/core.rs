@@ -11,7 +11,7 @@ use bytes::Bytes;
 use crate::collector::session::{AddrColumns, Labels, SessionRow};
 use crate::cryptopan::{CryptoPan, Pseudonym};
 use crate::dns;
-use crate::dnstap::{self, Dnstap};
+use crate::dnstap::{self, DnstapRef};
 use crate::histogram::{self, HistogramUpdate};
 use crate::lists::clients::ClientMatch;
 use crate::metrics::WorkerCounters;
@@ -120,7 +120,7 @@ pub fn minimise(
     c: &mut WorkerCounters,
 ) -> Outcome {
     c.processed += 1;
-    let envelope = match Dnstap::decode_frame(frame) {
+    let envelope = match DnstapRef::decode_frame(&frame) {
         Ok(d) => d,
         Err(e) => {
             c.decode_error += 1;
@@ -140,7 +140,7 @@ pub fn minimise(
         return Outcome::Dropped;
     }
     if let Some(clients) = &lists.ignored_clients {
-        match clients.check(msg.query_address.as_deref().unwrap_or_default()) {
+        match clients.check(msg.query_address.unwrap_or_default()) {
             ClientMatch::NotIgnored => {}
             ClientMatch::Ignored => {
                 c.ignored_client_ip += 1;
@@ -152,11 +152,11 @@ pub fn minimise(
             }
         }
     }
-    let Some(wire) = msg.response_message.clone() else {
+    let Some(wire) = msg.response_message else {
         c.parse_error += 1;
         return Outcome::Dropped;
     };
-    let parsed = match dns::Message::parse(&wire) {
+    let parsed = match dns::Message::parse(wire) {
         Ok(m) => m,
         Err(e) => {
             c.parse_error += 1;
@@ -174,7 +174,7 @@ pub fn minimise(
     let mut first = None;
     let mut ignored = false;
     for (i, q) in parsed.questions().enumerate() {
-        if dns::write_name(&wire, q.name_offset, &mut state.name_buf).is_err()
+        if dns::write_name(wire, q.name_offset, &mut state.name_buf).is_err()
             || !dns::is_domain_name(&state.name_buf)
         {
             c.invalid_name += 1;
@@ -194,7 +194,7 @@ pub fn minimise(
     }
     if let (Some(wk), Some(q)) = (&lists.well_known, first) {
         if let Some(m) = wk.list.lookup(&qname) {
-            let client = msg.query_address.as_deref().unwrap_or_default();
+            let client = msg.query_address.unwrap_or_default();
             c.histogram_updates += 1;
             return Outcome::Histogram(HistogramUpdate {
                 generation: wk.generation,
@@ -232,14 +232,8 @@ pub fn minimise(
         .socket_family
         .filter(|f| (1..=2).contains(f))
         .unwrap_or(dnstap::SOCKET_FAMILY_INET);
-    let source = msg
-        .query_address
-        .as_deref()
-        .map(|a| state.pseudonymise(pan, a, c));
-    let dest = msg
-        .response_address
-        .as_deref()
-        .map(|a| state.pseudonymise(pan, a, c));
+    let source = msg.query_address.map(|a| state.pseudonymise(pan, a, c));
+    let dest = msg.response_address.map(|a| state.pseudonymise(pan, a, c));
     let labels = labels_of(&qname);
     c.session_rows += 1;
     Outcome::Session(Box::new(SessionRow {
@@ -252,10 +246,13 @@ pub fn minimise(
             .socket_protocol
             .filter(|p| (1..=7).contains(p))
             .map(|p| p as u8),
-        server_id: envelope.identity.filter(|i| !i.is_empty()),
+        server_id: envelope
+            .identity
+            .filter(|i| !i.is_empty())
+            .map(|i| frame.slice_ref(i)),
         qname,
         labels,
-        response_message: wire,
+        response_message: frame.slice_ref(wire),
     }))
 }
 

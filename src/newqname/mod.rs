@@ -2,7 +2,7 @@
 //! ignored and that this instance has never seen raise a `new_qname` event.
 //!
 //! - [`seen`]: the check-and-record — a bounded concurrent cache in front of
-//!   an embedded persistent store (`fjall`) under `<data-dir>/seen-qnames`;
+//!   the persistent fingerprint store ([`store`]) under `<data-dir>/seen`;
 //!   exactly one caller reports a name as new, without one lock shared by all
 //!   workers.
 //! - [`event`]: the event JSON, byte-compatible with the reference.
