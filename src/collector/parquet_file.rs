@@ -27,7 +27,8 @@ use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_writer::ArrowWriterOptions;
 use parquet::basic::Compression;
 use parquet::errors::ParquetError;
-use parquet::file::properties::WriterProperties;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::schema::types::ColumnPath;
 use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time, UtcOffset};
 
 /// Arrow schema metadata key naming the Parquet schema root (e.g.
@@ -303,10 +304,21 @@ pub struct WrittenFile {
 /// The Parquet writer settings for `schema`: Snappy on every column, row
 /// groups of at most [`ROW_GROUP_ROWS`] rows, no embedded Arrow schema, and the root name from [`SCHEMA_ROOT_KEY`].
 fn writer_options(schema: &SchemaRef) -> ArrowWriterOptions {
-    let props = WriterProperties::builder()
+    let mut props = WriterProperties::builder()
         .set_compression(Compression::SNAPPY)
-        .set_max_row_group_size(ROW_GROUP_ROWS)
-        .build();
+        .set_max_row_group_size(ROW_GROUP_ROWS);
+    // Session columns that are (nearly) unique per row: a dictionary would be
+    // built and then abandoned page after page, and min/max statistics of raw
+    // DNS messages help no reader. Other columns keep dictionaries and
+    // statistics. (Setting a column a schema does not have changes nothing.)
+    for column in ["response_message", "response_time"] {
+        props = props.set_column_dictionary_enabled(ColumnPath::from(column), false);
+    }
+    props = props.set_column_statistics_enabled(
+        ColumnPath::from("response_message"),
+        EnabledStatistics::None,
+    );
+    let props = props.build();
     let options = ArrowWriterOptions::new()
         .with_properties(props)
         .with_skip_arrow_metadata(true);
