@@ -1,5 +1,7 @@
-//! dnstap protobuf decode alone (`Dnstap::decode_frame`), on the frames of
-//! the bundled capture (Unbound) and of the load tool's synthetic workload.
+//! dnstap protobuf decode alone, on the frames of the bundled capture
+//! (Unbound) and of the load tool's synthetic workload: the in-place decoder
+//! the minimiser uses (`DnstapRef::decode_frame`) and prost's
+//! (`Dnstap::decode_frame`) for comparison.
 //!
 //! `cargo bench --bench dnstap`
 
@@ -7,7 +9,7 @@ use std::hint::black_box;
 
 use bytes::Bytes;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use edm::dnstap::Dnstap;
+use edm::dnstap::{Dnstap, DnstapRef};
 use edm::input::framestream::FileReader;
 
 fn capture() -> Vec<Bytes> {
@@ -44,20 +46,25 @@ fn bench(c: &mut Criterion) {
     ] {
         let bytes: usize = frames.iter().map(Bytes::len).sum();
         g.throughput(Throughput::Elements(frames.len() as u64));
-        g.bench_function(
-            format!(
-                "{name}_{}_frames_avg_{}B",
-                frames.len(),
-                bytes / frames.len().max(1)
-            ),
-            |b| {
-                b.iter(|| {
-                    for f in &frames {
-                        let _ = black_box(Dnstap::decode_frame(f.clone()));
-                    }
-                })
-            },
+        let label = format!(
+            "{name}_{}_frames_avg_{}B",
+            frames.len(),
+            bytes / frames.len().max(1)
         );
+        g.bench_function(format!("in_place/{label}"), |b| {
+            b.iter(|| {
+                for f in &frames {
+                    let _ = black_box(DnstapRef::decode_frame(f));
+                }
+            })
+        });
+        g.bench_function(format!("prost/{label}"), |b| {
+            b.iter(|| {
+                for f in &frames {
+                    let _ = black_box(Dnstap::decode_frame(f.clone()));
+                }
+            })
+        });
     }
     g.finish();
 }
