@@ -233,7 +233,8 @@ const LEN: u64 = 2;
 const START_GROUP: u64 = 3;
 const END_GROUP: u64 = 4;
 const FIXED32: u64 = 5;
-/// Nesting limit for skipped groups (prost's recursion limit).
+/// prost's recursion limit (the envelope starts with it, `message` with one
+/// less).
 const GROUP_DEPTH: u32 = 100;
 
 /// A protobuf reader over borrowed bytes (the subset of the wire format the
@@ -295,28 +296,28 @@ impl<'a> Wire<'a> {
         Ok((tag, wire_type))
     }
 
+    /// Skip a field; `depth` is prost's remaining recursion budget, checked
+    /// for every skipped field as prost does.
     fn skip(&mut self, tag: u32, wire_type: u64, depth: u32) -> Result<(), DecodeError> {
+        if depth == 0 {
+            return Err(DecodeError::Wire("recursion limit reached"));
+        }
         match wire_type {
             VARINT => self.varint().map(drop),
             FIXED64 => self.take(8).map(drop),
             LEN => self.bytes().map(drop),
             FIXED32 => self.take(4).map(drop),
-            START_GROUP => {
-                if depth == 0 {
-                    return Err(DecodeError::Wire("groups nested too deep"));
+            START_GROUP => loop {
+                let (t, wt) = self.key()?;
+                if wt == END_GROUP {
+                    return if t == tag {
+                        Ok(())
+                    } else {
+                        Err(DecodeError::Wire("unexpected end group"))
+                    };
                 }
-                loop {
-                    let (t, wt) = self.key()?;
-                    if wt == END_GROUP {
-                        return if t == tag {
-                            Ok(())
-                        } else {
-                            Err(DecodeError::Wire("unexpected end group"))
-                        };
-                    }
-                    self.skip(t, wt, depth - 1)?;
-                }
-            }
+                self.skip(t, wt, depth - 1)?;
+            },
             _ => Err(DecodeError::Wire("unexpected end group")),
         }
     }
@@ -373,7 +374,8 @@ impl<'a> MessageRef<'a> {
                     expect(wt, FIXED32)?;
                     self.response_time_nsec = Some(w.fixed32()?);
                 }
-                _ => w.skip(tag, wt, GROUP_DEPTH)?,
+                // One level down from the envelope.
+                _ => w.skip(tag, wt, GROUP_DEPTH - 1)?,
             }
         }
         Ok(())
@@ -624,5 +626,51 @@ mod tests {
         assert!(same(&a, &b));
         let m = b.message.unwrap();
         assert_eq!((m.query_port, m.response_port), (Some(53), Some(5353)));
+    }
+
+    #[test]
+    fn in_place_decoder_has_prosts_recursion_limit() {
+        for depth in [98usize, 99, 100, 101] {
+            for inner in [true, false] {
+                // `depth` nested unknown groups (field 9), optionally with a
+                // varint inside, at the envelope level and inside `message`.
+                let mut groups = Vec::new();
+                for _ in 0..depth {
+                    groups.push((9 << 3) | 3);
+                }
+                if inner {
+                    groups.extend_from_slice(&[1 << 3, 7]);
+                }
+                for _ in 0..depth {
+                    groups.push((9 << 3) | 4);
+                }
+                let m = Message {
+                    r#type: Some(6),
+                    ..Default::default()
+                };
+                let mut sub = m.encode_to_vec();
+                sub.extend_from_slice(&groups);
+                let mut env = Dnstap {
+                    r#type: Some(1),
+                    ..Default::default()
+                }
+                .encode_to_vec();
+                let mut nested = env.clone();
+                env.extend_from_slice(&groups);
+                nested.push((14 << 3) | 2);
+                let mut len = sub.len();
+                while len >= 0x80 {
+                    nested.push((len as u8) | 0x80);
+                    len >>= 7;
+                }
+                nested.push(len as u8);
+                nested.extend_from_slice(&sub);
+                for buf in [env, nested] {
+                    let a = Dnstap::decode_frame(Bytes::from(buf.clone())).is_ok();
+                    let b = DnstapRef::decode_frame(&buf).is_ok();
+                    assert_eq!(a, b, "depth {depth}, inner {inner}");
+                }
+            }
+        }
     }
 }

@@ -440,11 +440,26 @@ impl StreamingFile {
                 path: dir.to_path_buf(),
                 source,
             })?;
-        let tmp = dir.join(format!("{tmp_name}{TMP_SUFFIX}"));
-        let file = File::create(&tmp).map_err(|source| WriteError::Create {
-            path: tmp.clone(),
-            source,
-        })?;
+        // Never reuse a name: a `.tmp` kept after a failed publish stays.
+        let mut n = 0;
+        let (tmp, file) = loop {
+            let tmp = if n == 0 {
+                dir.join(format!("{tmp_name}{TMP_SUFFIX}"))
+            } else {
+                dir.join(format!("{tmp_name}.{n}{TMP_SUFFIX}"))
+            };
+            match fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&tmp)
+            {
+                Ok(f) => break (tmp, f),
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists && n < MAX_NAME_SUFFIX => {
+                    n += 1;
+                }
+                Err(source) => return Err(WriteError::Create { path: tmp, source }),
+            }
+        };
         let options = writer_options(&schema);
         let writer =
             ArrowWriter::try_new_with_options(file, schema, options).map_err(|source| {
@@ -554,7 +569,10 @@ fn publish(tmp: &Path, dir: &Path, name: &str) -> std::io::Result<PathBuf> {
         };
         match fs::hard_link(tmp, &path) {
             Ok(()) => {
-                fs::remove_file(tmp)?;
+                // Published; a tmp name left behind is reported at startup.
+                if let Err(e) = fs::remove_file(tmp) {
+                    tracing::warn!(file = %tmp.display(), error = %e, "published, but cannot remove the temporary name");
+                }
                 return Ok(path);
             }
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,

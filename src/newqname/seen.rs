@@ -199,8 +199,9 @@ impl SeenQnames {
                     .map_err(|e| err(fjall::Error::Io(e)))?;
                 n += 1;
             }
+            // Durable before the old store goes: logs, and runs cut meanwhile.
             self.store
-                .flush(true)
+                .sync_all()
                 .map_err(|e| err(fjall::Error::Io(e)))?;
             n
         };

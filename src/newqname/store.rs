@@ -392,18 +392,24 @@ fn merged(runs: &[Arc<Run>]) -> impl Iterator<Item = io::Result<u128>> {
     })
 }
 
-/// One shard: active set, its log, and the runs.
+/// One shard: active set, its logs, and the runs.
 struct Shard {
     dir: PathBuf,
     active: FpSet,
+    /// The open log (the last of `wals`).
     wal: File,
-    wal_seq: u64,
+    /// Bytes of whole records in the open log.
+    wal_len: u64,
+    /// Every log holding names of the active set (a failed write starts a
+    /// new one, so a torn record is always a log's last bytes).
+    wals: Vec<PathBuf>,
     wal_buf: Vec<u8>,
     runs: Vec<Arc<Run>>,
     next_seq: u64,
-    /// Runs written from the active set whose log is still on disk: the
-    /// background thread fsyncs them, then deletes the log.
-    unsynced: Vec<(Arc<Run>, PathBuf)>,
+    /// Runs written from the active set whose logs are still on disk: they
+    /// are fsynced (by the background thread, or [`FpStore::sync_all`]),
+    /// then the logs are deleted.
+    unsynced: Vec<(Arc<Run>, Vec<PathBuf>)>,
     /// Retry a failed run write only after this many active names.
     flush_at: usize,
     /// Names in the active set before it becomes a run.
@@ -414,13 +420,24 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
-fn open_wal(dir: &Path, seq: u64) -> Result<File, StoreError> {
+/// Create a new, empty log and make its directory entry durable.
+fn open_wal(dir: &Path, seq: u64) -> io::Result<(File, PathBuf)> {
     let path = dir.join(wal_name(seq));
-    OpenOptions::new()
-        .create(true)
+    let file = OpenOptions::new()
+        .create_new(true)
         .append(true)
-        .open(&path)
-        .map_err(ctx("cannot create the seen-store log", &path))
+        .open(&path)?;
+    sync_dir(dir)?;
+    Ok((file, path))
+}
+
+/// Sequence numbers at or above this are not edm's (a crafted or foreign
+/// file name); such files are left alone.
+const MAX_SEQ: u64 = 1 << 60;
+
+/// The sequence number a store file name starts with.
+fn seq_of(name: &str) -> Option<u64> {
+    u64::from_str_radix(name.get(..16)?, 16).ok()
 }
 
 impl Shard {
@@ -438,19 +455,21 @@ impl Shard {
             let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
                 continue;
             };
+            let Some(seq) = seq_of(name).filter(|s| *s < MAX_SEQ) else {
+                continue;
+            };
+            // Every file counts, `.corrupt` ones too: a number is never reused.
+            max_seq = max_seq.max(seq);
             if name.ends_with(".tmp") {
                 fs::remove_file(&path).map_err(ctx("cannot remove a temporary file", &path))?;
-            } else if let Some(stem) = name.strip_suffix(".wal") {
-                if let Ok(seq) = u64::from_str_radix(stem, 16) {
-                    max_seq = max_seq.max(seq);
-                    wals.push((seq, path));
-                }
+            } else if name.strip_suffix(".wal").and_then(seq_of).is_some() {
+                wals.push((seq, path));
             } else if let Some((seq, level)) = name
                 .strip_suffix(".run")
                 .and_then(|s| s.split_once("-L"))
-                .and_then(|(s, l)| Some((u64::from_str_radix(s, 16).ok()?, l.parse().ok()?)))
+                .and_then(|(s, l)| Some((u64::from_str_radix(s, 16).ok()?, l.parse::<u32>().ok()?)))
+                .filter(|(_, l)| *l < 64)
             {
-                max_seq = max_seq.max(seq);
                 match Run::load(&path, seq, level) {
                     Ok(run) => runs.push(Arc::new(run)),
                     Err(e) if e.kind() == io::ErrorKind::InvalidData => {
@@ -464,41 +483,53 @@ impl Shard {
                 }
             }
         }
-        wals.sort_unstable();
+        // Every leftover log is replayed into one new run, even when a run
+        // was cut from it already (that run may not be durable yet; the
+        // duplicates vanish in the next merge). A torn last record (crash
+        // mid-write) is ignored.
         let mut next_seq = max_seq + 1;
-        for (seq, path) in wals {
-            // A run with the log's sequence number that loaded is complete:
-            // the log was closed when the run was cut.
-            if !runs.iter().any(|r| r.seq == seq && r.level == 0) {
+        if !wals.is_empty() {
+            let mut keys = Vec::new();
+            for (_, path) in &wals {
                 let mut data = Vec::new();
-                File::open(&path)
+                File::open(path)
                     .and_then(|mut f| f.read_to_end(&mut data))
-                    .map_err(ctx("cannot read the seen-store log", &path))?;
-                // A torn last record (crash mid-write) is ignored.
-                let mut keys: Vec<u128> = data
-                    .chunks_exact(16)
-                    .map(|c| u128::from_le_bytes(c.try_into().unwrap_or_default()))
-                    .collect();
-                keys.sort_unstable();
-                keys.dedup();
-                if !keys.is_empty() {
-                    let run = Run::write(&dir, seq, 0, keys.len(), keys.into_iter().map(Ok), true)
-                        .map_err(ctx("cannot write a seen-store run", &dir))?;
-                    runs.push(Arc::new(run));
-                    sync_dir(&dir).map_err(ctx("cannot sync the seen-store directory", &dir))?;
-                }
+                    .map_err(ctx("cannot read the seen-store log", path))?;
+                keys.extend(
+                    data.chunks_exact(16)
+                        .map(|c| u128::from_le_bytes(c.try_into().unwrap_or_default())),
+                );
             }
-            fs::remove_file(&path).map_err(ctx("cannot remove the seen-store log", &path))?;
+            keys.sort_unstable();
+            keys.dedup();
+            if !keys.is_empty() {
+                let run = Run::write(
+                    &dir,
+                    next_seq,
+                    0,
+                    keys.len(),
+                    keys.into_iter().map(Ok),
+                    true,
+                )
+                .and_then(|r| sync_dir(&dir).map(|()| r))
+                .map_err(ctx("cannot write a seen-store run", &dir))?;
+                next_seq += 1;
+                runs.push(Arc::new(run));
+            }
+            for (_, path) in &wals {
+                fs::remove_file(path).map_err(ctx("cannot remove the seen-store log", path))?;
+            }
         }
-        let wal_seq = next_seq;
+        let (wal, wal_path) =
+            open_wal(&dir, next_seq).map_err(ctx("cannot create the seen-store log", &dir))?;
         next_seq += 1;
-        let wal = open_wal(&dir, wal_seq)?;
         runs.sort_by_key(|r| r.seq);
         Ok(Self {
             dir,
             active: FpSet::with_capacity_and_hasher(active_max, FpBuild::default()),
             wal,
-            wal_seq,
+            wal_len: 0,
+            wals: vec![wal_path],
             wal_buf: Vec::with_capacity(64 * 1024),
             runs,
             next_seq,
@@ -539,9 +570,25 @@ impl Shard {
     fn write_wal(&mut self, sync: bool) -> io::Result<()> {
         if !self.wal_buf.is_empty() {
             let r = self.wal.write_all(&self.wal_buf);
+            let n = self.wal_buf.len() as u64;
             // Names that did not reach the log stay in memory for this run.
             self.wal_buf.clear();
-            r?;
+            match r {
+                Ok(()) => self.wal_len += n,
+                Err(e) => {
+                    // Cut off a partly written record, or go on in a new log,
+                    // so later records stay aligned.
+                    if self.wal.set_len(self.wal_len).is_err() {
+                        if let Ok((wal, path)) = open_wal(&self.dir, self.next_seq) {
+                            self.next_seq += 1;
+                            self.wal = wal;
+                            self.wal_len = 0;
+                            self.wals.push(path);
+                        }
+                    }
+                    return Err(e);
+                }
+            }
         }
         if sync {
             self.wal.sync_data()?;
@@ -553,24 +600,30 @@ impl Shard {
     fn cut(&mut self) -> io::Result<()> {
         let result = (|| {
             self.write_wal(false)?;
+            // The new log first: if it cannot be made, nothing changes.
+            let (wal, wal_path) = open_wal(&self.dir, self.next_seq)?;
+            let seq = self.next_seq + 1;
             let mut keys: Vec<u128> = self.active.iter().copied().collect();
             keys.sort_unstable();
-            let run = Arc::new(Run::write(
+            let run = match Run::write(
                 &self.dir,
-                self.wal_seq,
+                seq,
                 0,
                 keys.len(),
                 keys.into_iter().map(Ok),
                 false,
-            )?);
-            let wal = OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(self.dir.join(wal_name(self.next_seq)))?;
-            let old = self.dir.join(wal_name(self.wal_seq));
+            ) {
+                Ok(r) => Arc::new(r),
+                Err(e) => {
+                    drop(wal);
+                    let _ = fs::remove_file(&wal_path);
+                    return Err(e);
+                }
+            };
+            self.next_seq += 2;
+            let old = std::mem::replace(&mut self.wals, vec![wal_path]);
             self.wal = wal;
-            self.wal_seq = self.next_seq;
-            self.next_seq += 1;
+            self.wal_len = 0;
             self.runs.push(run.clone());
             self.unsynced.push((run, old));
             self.active.clear();
@@ -582,6 +635,27 @@ impl Shard {
             self.active.len() + self.active_max
         };
         result
+    }
+
+    /// Make cut runs durable and delete their logs.
+    fn sync_cut_runs(
+        unsynced: Vec<(Arc<Run>, Vec<PathBuf>)>,
+        dir: &Path,
+        fail: &mut dyn FnMut(&str, &Path, io::Error),
+    ) {
+        for (run, wals) in unsynced {
+            // The logs go only once their run is on disk.
+            match run.file.sync_all().and_then(|()| sync_dir(dir)) {
+                Ok(()) => {
+                    for wal in wals {
+                        if let Err(e) = fs::remove_file(&wal) {
+                            fail("cannot remove a log", &wal, e);
+                        }
+                    }
+                }
+                Err(e) => fail("cannot sync a run (its logs are kept)", &run.path, e),
+            }
+        }
     }
 
     /// Runs to merge: every run of the lowest level that has [`FANOUT`].
@@ -714,12 +788,39 @@ impl FpStore {
         first
     }
 
-    /// Flush and fsync the logs and stop the background thread (at shutdown).
+    /// Make everything recorded so far durable now: logs written and
+    /// fsynced, cut runs fsynced and their logs deleted.
     ///
     /// # Errors
-    /// Writing a log failed.
+    /// The first write or sync error (every shard is still tried).
+    pub fn sync_all(&self) -> io::Result<()> {
+        let mut first = Ok(());
+        for s in self.shards.iter() {
+            let mut s = lock(s);
+            let r = s.write_wal(true);
+            let unsynced = std::mem::take(&mut s.unsynced);
+            let dir = s.dir.clone();
+            drop(s);
+            let mut err = None;
+            Shard::sync_cut_runs(unsynced, &dir, &mut |_, _, e| {
+                err.get_or_insert(e);
+            });
+            if let Some(e) = r.err().or(err) {
+                if first.is_ok() {
+                    first = Err(e);
+                }
+            }
+        }
+        first
+    }
+
+    /// Make everything durable ([`FpStore::sync_all`]) and stop the
+    /// background thread (at shutdown).
+    ///
+    /// # Errors
+    /// Writing or syncing failed.
     pub fn close(&self) -> io::Result<()> {
-        let r = self.flush(true);
+        let r = self.sync_all();
         drop(
             self.work
                 .lock()
@@ -766,17 +867,7 @@ fn background(shard: &Mutex<Shard>, errors: &AtomicU64) {
         let mut s = lock(shard);
         (s.dir.clone(), std::mem::take(&mut s.unsynced))
     };
-    for (run, wal) in unsynced {
-        // The log goes only once its run is on disk.
-        match run.file.sync_all().and_then(|()| sync_dir(&dir)) {
-            Ok(()) => {
-                if let Err(e) = fs::remove_file(&wal) {
-                    fail("cannot remove a log", &wal, e);
-                }
-            }
-            Err(e) => fail("cannot sync a run (its log is kept)", &run.path, e),
-        }
-    }
+    Shard::sync_cut_runs(unsynced, &dir, &mut |what, path, e| fail(what, path, e));
     loop {
         let (level, inputs, seq) = {
             let mut s = lock(shard);
@@ -785,10 +876,10 @@ fn background(shard: &Mutex<Shard>, errors: &AtomicU64) {
             };
             let seq = s.next_seq;
             s.next_seq += 1;
-            (level, inputs, seq)
+            (level.saturating_add(1), inputs, seq)
         };
         let expected = inputs.iter().map(|r| r.len).sum();
-        let run = match Run::write(&dir, seq, level + 1, expected, merged(&inputs), true)
+        let run = match Run::write(&dir, seq, level, expected, merged(&inputs), true)
             .and_then(|r| sync_dir(&dir).map(|()| r))
         {
             Ok(r) => Arc::new(r),
