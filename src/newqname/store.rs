@@ -400,6 +400,8 @@ struct Shard {
     wal: File,
     /// Bytes of whole records in the open log.
     wal_len: u64,
+    /// The open log's directory entry has been fsynced.
+    wal_entry_synced: bool,
     /// Every log holding names of the active set (a failed write starts a
     /// new one, so a torn record is always a log's last bytes).
     wals: Vec<PathBuf>,
@@ -420,14 +422,15 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
-/// Create a new, empty log and make its directory entry durable.
+/// Create a new, empty log. Its directory entry is fsynced before the first
+/// fsync of its records ([`Shard::write_wal`]); until then nothing in it is
+/// promised to survive a power loss anyway.
 fn open_wal(dir: &Path, seq: u64) -> io::Result<(File, PathBuf)> {
     let path = dir.join(wal_name(seq));
     let file = OpenOptions::new()
         .create_new(true)
         .append(true)
         .open(&path)?;
-    sync_dir(dir)?;
     Ok((file, path))
 }
 
@@ -529,6 +532,7 @@ impl Shard {
             active: FpSet::with_capacity_and_hasher(active_max, FpBuild::default()),
             wal,
             wal_len: 0,
+            wal_entry_synced: false,
             wals: vec![wal_path],
             wal_buf: Vec::with_capacity(64 * 1024),
             runs,
@@ -583,6 +587,7 @@ impl Shard {
                             self.next_seq += 1;
                             self.wal = wal;
                             self.wal_len = 0;
+                            self.wal_entry_synced = false;
                             self.wals.push(path);
                         }
                     }
@@ -591,6 +596,10 @@ impl Shard {
             }
         }
         if sync {
+            if !self.wal_entry_synced {
+                sync_dir(&self.dir)?;
+                self.wal_entry_synced = true;
+            }
             self.wal.sync_data()?;
         }
         Ok(())
@@ -624,6 +633,7 @@ impl Shard {
             let old = std::mem::replace(&mut self.wals, vec![wal_path]);
             self.wal = wal;
             self.wal_len = 0;
+            self.wal_entry_synced = false;
             self.runs.push(run.clone());
             self.unsynced.push((run, old));
             self.active.clear();
