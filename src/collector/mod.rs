@@ -27,7 +27,6 @@ use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime};
 
 use arrow_array::RecordBatch;
-use arrow_schema::SchemaRef;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use time::OffsetDateTime;
 
@@ -87,22 +86,13 @@ pub struct Collector {
     writer: JoinHandle<()>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Session,
-    Histogram,
-}
-
 /// Work for the writer thread, in order.
 enum WriteJob {
-    /// A whole file (histograms).
-    File {
-        kind: Kind,
+    /// A whole histogram file.
+    Histogram {
         dir: PathBuf,
-        schema: SchemaRef,
         name: String,
-        batches: Vec<RecordBatch>,
-        rows: u64,
+        batch: RecordBatch,
     },
     /// Rows of the open session interval, streamed into its file; the first
     /// batch of an interval creates `<dir>/<tmp_name>.tmp`.
@@ -376,26 +366,19 @@ impl State {
         rows.sort_by(|a, b| a.0.cmp(&b.0));
         let start_us = (start.unix_timestamp_nanos() / 1000) as i64;
         let batch = histogram_batch(start_us, &rows).map_err(|e| e.to_string())?;
-        self.queue(WriteJob::File {
-            kind: Kind::Histogram,
+        let job = WriteJob::Histogram {
             dir: self.config.histogram_dir.clone(),
-            schema: histogram_schema(),
             name: parquet_file::file_name(HISTOGRAM_PREFIX, start, stop),
-            batches: vec![batch],
-            rows: rows.len() as u64,
-        });
-        Ok(())
-    }
-
-    fn queue(&self, job: WriteJob) {
-        let (kind, rows) = match &job {
-            WriteJob::File { kind, rows, .. } => (*kind, *rows),
-            _ => (Kind::Session, 0),
+            batch,
         };
         if self.writer.send(job).is_err() {
-            tracing::error!(?kind, rows, "writer thread is gone; file lost");
+            tracing::error!(
+                rows = rows.len(),
+                "writer thread is gone; histogram file lost"
+            );
             self.metrics.parquet_write_errors.fetch_add(1, Relaxed);
         }
+        Ok(())
     }
 }
 
@@ -403,14 +386,18 @@ fn run_writer(rx: &Receiver<WriteJob>, metrics: &Metrics) {
     let mut session = SessionWriter::default();
     for job in rx {
         match job {
-            WriteJob::File {
-                kind,
-                dir,
-                schema,
-                name,
-                batches,
-                rows,
-            } => write_file(kind, &dir, &name, schema, &batches, rows, metrics),
+            WriteJob::Histogram { dir, name, batch } => {
+                let rows = batch.num_rows() as u64;
+                let result =
+                    parquet_file::write_parquet_atomic(&dir, &name, histogram_schema(), &[batch]);
+                record_file(
+                    result,
+                    rows,
+                    &metrics.histogram_rows_written,
+                    &metrics.histogram_rows_write_failed,
+                    metrics,
+                );
+            }
             WriteJob::SessionRows {
                 dir,
                 tmp_name,
@@ -434,9 +421,8 @@ fn run_writer(rx: &Receiver<WriteJob>, metrics: &Metrics) {
 #[derive(Default)]
 struct SessionWriter {
     open: Option<parquet_file::StreamingFile>,
-    /// Rows of this interval that are lost (its file failed).
-    failed_rows: u64,
-    failed: bool,
+    /// Set once the interval's file failed: the rows lost with it so far.
+    failed_rows: Option<u64>,
 }
 
 impl SessionWriter {
@@ -448,8 +434,8 @@ impl SessionWriter {
         metrics: &Metrics,
     ) {
         let n = batch.num_rows() as u64;
-        if self.failed {
-            self.failed_rows += n;
+        if let Some(lost) = &mut self.failed_rows {
+            *lost += n;
             return;
         }
         if self.open.is_none() {
@@ -472,60 +458,36 @@ impl SessionWriter {
     fn fail(&mut self, e: &parquet_file::WriteError, rows: u64, metrics: &Metrics) {
         tracing::error!(error = %crate::error::Chain(e), "session file write failed; the rest of its interval is lost");
         metrics.parquet_write_errors.fetch_add(1, Relaxed);
-        self.failed = true;
-        self.failed_rows += rows;
+        self.failed_rows = Some(rows);
     }
 
     fn close(&mut self, name: &str, metrics: &Metrics) {
         if let Some(f) = self.open.take() {
             let rows = f.rows();
-            match f.finish(name) {
-                Ok(written) => {
-                    metrics.parquet_files_written.fetch_add(1, Relaxed);
-                    metrics
-                        .parquet_bytes_written
-                        .fetch_add(written.bytes, Relaxed);
-                    metrics.session_rows_written.fetch_add(rows, Relaxed);
-                    tracing::info!(file = %written.path.display(), rows, bytes = written.bytes, "wrote parquet file");
-                }
-                Err(e) => {
-                    metrics.parquet_write_errors.fetch_add(1, Relaxed);
-                    metrics.session_rows_write_failed.fetch_add(rows, Relaxed);
-                    tracing::error!(error = %crate::error::Chain(&e), rows, "parquet file write failed");
-                }
-            }
+            record_file(
+                f.finish(name),
+                rows,
+                &metrics.session_rows_written,
+                &metrics.session_rows_write_failed,
+                metrics,
+            );
         }
-        if self.failed {
-            tracing::error!(rows = self.failed_rows, "session rows lost with their file");
-            metrics
-                .session_rows_write_failed
-                .fetch_add(self.failed_rows, Relaxed);
+        if let Some(lost) = self.failed_rows.take() {
+            tracing::error!(rows = lost, "session rows lost with their file");
+            metrics.session_rows_write_failed.fetch_add(lost, Relaxed);
         }
-        self.failed = false;
-        self.failed_rows = 0;
     }
 }
 
-fn write_file(
-    kind: Kind,
-    dir: &std::path::Path,
-    name: &str,
-    schema: SchemaRef,
-    batches: &[RecordBatch],
+/// Count and log the outcome of one Parquet file of `rows` rows.
+fn record_file(
+    result: Result<parquet_file::WrittenFile, parquet_file::WriteError>,
     rows: u64,
+    written_rows: &AtomicU64,
+    failed_rows: &AtomicU64,
     metrics: &Metrics,
 ) {
-    let (written_rows, failed_rows): (&AtomicU64, &AtomicU64) = match kind {
-        Kind::Session => (
-            &metrics.session_rows_written,
-            &metrics.session_rows_write_failed,
-        ),
-        Kind::Histogram => (
-            &metrics.histogram_rows_written,
-            &metrics.histogram_rows_write_failed,
-        ),
-    };
-    match parquet_file::write_parquet_atomic(dir, name, schema, batches) {
+    match result {
         Ok(written) => {
             metrics.parquet_files_written.fetch_add(1, Relaxed);
             metrics

@@ -347,56 +347,14 @@ pub fn write_parquet_atomic(
     schema: SchemaRef,
     batches: &[RecordBatch],
 ) -> Result<WrittenFile, WriteError> {
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(DIR_MODE)
-        .create(dir)
-        .map_err(|source| WriteError::CreateDir {
-            path: dir.to_path_buf(),
-            source,
-        })?;
-    let tmp = dir.join(format!("{name}{TMP_SUFFIX}"));
-    let path = dir.join(name);
-    let file = File::create(&tmp).map_err(|source| WriteError::Create {
-        path: tmp.clone(),
-        source,
-    })?;
-
-    let written = write_batches(&file, schema, batches)
-        .map_err(|source| WriteError::Parquet {
-            path: tmp.clone(),
-            source,
-        })
-        .and_then(|written| {
-            file.sync_all().map_err(|source| WriteError::Sync {
-                path: tmp.clone(),
-                source,
-            })?;
-            Ok(written)
-        });
-    drop(file);
-    let (bytes, rows) = match written {
-        Ok(w) => w,
-        Err(e) => {
-            // Best effort: a file left behind is reported at the next startup.
-            let _ = fs::remove_file(&tmp);
+    let mut file = StreamingFile::create(dir, name, schema)?;
+    for batch in batches {
+        if let Err(e) = file.write(batch) {
+            file.abort();
             return Err(e);
         }
-    };
-
-    let path = publish(&tmp, dir, name).map_err(|source| WriteError::Rename {
-        from: tmp.clone(),
-        to: path.clone(),
-        source,
-    })?;
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|source| WriteError::SyncDir {
-            dir: dir.to_path_buf(),
-            path: path.clone(),
-            source,
-        })?;
-    Ok(WrittenFile { path, bytes, rows })
+    }
+    file.finish(name)
 }
 
 /// Rows per Parquet row group: bounds what the encoder buffers in memory
@@ -588,23 +546,6 @@ fn publish(tmp: &Path, dir: &Path, name: &str) -> std::io::Result<PathBuf> {
         std::io::ErrorKind::AlreadyExists,
         "every file name for this interval is taken",
     ))
-}
-
-/// Encode `batches` into `file`; returns (bytes, rows) written.
-fn write_batches(
-    file: &File,
-    schema: SchemaRef,
-    batches: &[RecordBatch],
-) -> Result<(u64, u64), ParquetError> {
-    let options = writer_options(&schema);
-    let mut writer = ArrowWriter::try_new_with_options(file, schema, options)?;
-    for batch in batches {
-        writer.write(batch)?;
-    }
-    let metadata = writer.finish()?;
-    let bytes = writer.bytes_written() as u64;
-    let rows = u64::try_from(metadata.file_metadata().num_rows()).unwrap_or(0);
-    Ok((bytes, rows))
 }
 
 /// Leftover `*.tmp` files in `dir`, sorted by name (for the startup report).
