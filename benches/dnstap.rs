@@ -5,43 +5,26 @@
 //!
 //! `cargo bench --bench dnstap`
 
+mod common;
+
 use std::hint::black_box;
 
 use bytes::Bytes;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use edm::dnstap::{Dnstap, DnstapRef};
-use edm::input::framestream::FileReader;
 
-fn capture() -> Vec<Bytes> {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/sample.fstrm");
-    let file = std::fs::File::open(path).expect("testdata/sample.fstrm");
-    FileReader::new(std::io::BufReader::new(file), 1 << 20)
-        .expect("capture")
-        .collect::<Result<Vec<_>, _>>()
-        .expect("frames")
-}
-
-/// The workload's data frames (4-byte big-endian length, payload).
 fn synthetic(n: usize) -> Vec<Bytes> {
-    let w = edm::loadgen::workload::generate(&edm::loadgen::workload::Spec {
+    edm::loadgen::workload::generate(&edm::loadgen::workload::Spec {
         frames: n,
         ..Default::default()
-    });
-    let data = Bytes::from(w.data);
-    let mut frames = Vec::with_capacity(n);
-    let mut at = 0;
-    while at + 4 <= data.len() {
-        let len = u32::from_be_bytes([data[at], data[at + 1], data[at + 2], data[at + 3]]) as usize;
-        frames.push(data.slice(at + 4..at + 4 + len));
-        at += 4 + len;
-    }
-    frames
+    })
+    .frames()
 }
 
 fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("dnstap_decode");
     for (name, frames) in [
-        ("unbound_capture", capture()),
+        ("unbound_capture", common::capture_frames()),
         ("synthetic", synthetic(10_000)),
     ] {
         let bytes: usize = frames.iter().map(Bytes::len).sum();

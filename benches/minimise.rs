@@ -2,26 +2,18 @@
 //! capture: protobuf decode, DNS parse, name checks, Crypto-PAn (cached and
 //! uncached) and session-row construction.
 
+mod common;
+
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use edm::cryptopan::CryptoPan;
-use edm::input::framestream::FileReader;
 use edm::metrics::WorkerCounters;
 use edm::minimiser::core::{WorkerState, minimise};
 use edm::minimiser::{ListsSnapshot, WorkerSettings};
 
-fn frames() -> Vec<bytes::Bytes> {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/sample.fstrm");
-    let file = std::fs::File::open(path).expect("testdata/sample.fstrm");
-    FileReader::new(std::io::BufReader::new(file), 1 << 20)
-        .expect("capture")
-        .collect::<Result<Vec<_>, _>>()
-        .expect("frames")
-}
-
 fn bench(c: &mut Criterion) {
-    let frames = frames();
+    let frames = common::capture_frames();
     let pan = CryptoPan::new(&[7u8; 32]);
     let settings = WorkerSettings::default();
     let lists = ListsSnapshot::default();

@@ -163,17 +163,22 @@ impl Dnstap {
     /// [`DecodeError`] for invalid protobuf, or a missing/unknown type.
     pub fn decode_frame(frame: Bytes) -> Result<Self, DecodeError> {
         let d = Dnstap::decode(frame)?;
-        if d.r#type != Some(DNSTAP_TYPE_MESSAGE) {
-            return Err(DecodeError::EnvelopeType(d.r#type));
-        }
-        if let Some(m) = &d.message {
-            // A message without a valid type is a decode failure; a missing message is
-            // reported by the caller (it has its own counter).
-            if m.r#type.and_then(MessageType::from_i32).is_none() {
-                return Err(DecodeError::MessageType(m.r#type));
-            }
-        }
+        check_types(d.r#type, d.message.as_ref().map(|m| m.r#type))?;
         Ok(d)
+    }
+}
+
+/// proto2 `required` types and closed enums, as the reference checks them:
+/// the envelope must be MESSAGE; a message without a valid type is a decode
+/// failure (a missing message is reported by the caller, with its own
+/// counter).
+fn check_types(envelope: Option<i32>, message: Option<Option<i32>>) -> Result<(), DecodeError> {
+    if envelope != Some(DNSTAP_TYPE_MESSAGE) {
+        return Err(DecodeError::EnvelopeType(envelope));
+    }
+    match message {
+        Some(t) if t.and_then(MessageType::from_i32).is_none() => Err(DecodeError::MessageType(t)),
+        _ => Ok(()),
     }
 }
 
@@ -422,14 +427,7 @@ impl<'a> DnstapRef<'a> {
                 _ => w.skip(tag, wt, GROUP_DEPTH)?,
             }
         }
-        if d.r#type != Some(DNSTAP_TYPE_MESSAGE) {
-            return Err(DecodeError::EnvelopeType(d.r#type));
-        }
-        if let Some(m) = &d.message {
-            if m.message_type().is_none() {
-                return Err(DecodeError::MessageType(m.r#type));
-            }
-        }
+        check_types(d.r#type, d.message.map(|m| m.r#type))?;
         Ok(d)
     }
 }
@@ -524,16 +522,13 @@ mod tests {
                 .unwrap()
                 .collect::<Result<_, _>>()
                 .unwrap();
-        let w = crate::loadgen::workload::generate(&crate::loadgen::workload::Spec {
-            frames: 2000,
-            ..Default::default()
-        });
-        let mut at = 0;
-        while at + 4 <= w.data.len() {
-            let n = u32::from_be_bytes(w.data[at..at + 4].try_into().unwrap()) as usize;
-            frames.push(Bytes::copy_from_slice(&w.data[at + 4..at + 4 + n]));
-            at += 4 + n;
-        }
+        frames.extend(
+            crate::loadgen::workload::generate(&crate::loadgen::workload::Spec {
+                frames: 2000,
+                ..Default::default()
+            })
+            .frames(),
+        );
         frames
     }
 

@@ -242,6 +242,22 @@ impl Rng {
     }
 }
 
+impl Workload {
+    /// The data frames' payloads, split from `data` (each frame is a 4-byte
+    /// big-endian length and the payload).
+    pub fn frames(&self) -> Vec<Bytes> {
+        let data = Bytes::copy_from_slice(&self.data);
+        let mut frames = Vec::with_capacity(self.frames);
+        let mut at = 0;
+        while let Some(len) = data.get(at..at + 4) {
+            let len = u32::from_be_bytes([len[0], len[1], len[2], len[3]]) as usize;
+            frames.push(data.slice(at + 4..at + 4 + len));
+            at += 4 + len;
+        }
+        frames
+    }
+}
+
 /// Generate the workload.
 pub fn generate(spec: &Spec) -> Workload {
     let mut rng = Rng::new(spec.seed);
@@ -368,21 +384,17 @@ mod tests {
         assert!((share(a.never_seen_frames) - 0.40).abs() < 0.02);
 
         // Every frame decodes as edm decodes it, with a parseable response.
-        let mut off = 0;
         let (mut n, mut v6) = (0, 0);
-        while off < a.data.len() {
-            let len = u32::from_be_bytes(a.data[off..off + 4].try_into().unwrap()) as usize;
-            let frame = &a.data[off + 4..off + 4 + len];
-            let d = Dnstap::decode(frame).unwrap();
+        for frame in a.frames() {
+            let d = crate::dnstap::DnstapRef::decode_frame(&frame).unwrap();
             let m = d.message.unwrap();
-            if m.query_address.as_ref().unwrap().len() == 16 {
+            if m.query_address.unwrap().len() == 16 {
                 v6 += 1;
             }
             let wire = m.response_message.unwrap();
             let mut name = String::new();
-            crate::dns::write_name(&wire, 12, &mut name).unwrap();
+            crate::dns::write_name(wire, 12, &mut name).unwrap();
             assert!(name.ends_with('.'));
-            off += 4 + len;
             n += 1;
         }
         assert_eq!(n, spec.frames);
