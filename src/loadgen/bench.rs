@@ -191,10 +191,7 @@ pub fn run(opts: &Options) -> Result<Report, BenchError> {
         return soak(opts, d);
     }
     let workload = generate(&opts.spec);
-    let base = match &opts.dir {
-        Some(d) => d.clone(),
-        None => std::env::temp_dir().join(format!("edm-bench-{}", std::process::id())),
-    };
+    let base = base_dir(opts);
     std::fs::create_dir_all(&base).map_err(io(format!("create {}", base.display())))?;
     let mut runs = Vec::new();
     for i in 0..opts.runs.max(1) {
@@ -386,6 +383,14 @@ impl Child {
     }
 }
 
+/// Where run directories go: `--dir`, or a per-process temporary directory.
+fn base_dir(opts: &Options) -> PathBuf {
+    match &opts.dir {
+        Some(d) => d.clone(),
+        None => std::env::temp_dir().join(format!("edm-bench-{}", std::process::id())),
+    }
+}
+
 fn one_run(opts: &Options, w: &Workload, dir: &Path) -> Result<RunResult, BenchError> {
     let mut child = start_child(opts, &w.well_known_list, dir)?;
     let mut conn = child.connect()?;
@@ -409,10 +414,7 @@ fn one_run(opts: &Options, w: &Workload, dir: &Path) -> Result<RunResult, BenchE
 /// lists, new random frames and never-seen names) sent back to back for
 /// `duration`; the child's RSS is sampled every 10 s.
 fn soak(opts: &Options, duration: Duration) -> Result<Report, BenchError> {
-    let base = match &opts.dir {
-        Some(d) => d.clone(),
-        None => std::env::temp_dir().join(format!("edm-bench-{}", std::process::id())),
-    };
+    let base = base_dir(opts);
     let dir = base.join("soak");
     let first = generate(&opts.spec);
     let mut child = start_child(opts, &first.well_known_list, &dir)?;
@@ -420,15 +422,14 @@ fn soak(opts: &Options, duration: Duration) -> Result<Report, BenchError> {
     // Chunks are generated on another thread while the previous one is sent.
     let (tx, rx) = std::sync::mpsc::sync_channel::<Workload>(1);
     let spec = opts.spec.clone();
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let stop_gen = stop.clone();
+    // It stops when the receiver is dropped.
     let generator = std::thread::spawn(move || {
         for k in 1u64.. {
             let w = generate(&Spec {
                 first_frame: k * spec.frames as u64,
                 ..spec.clone()
             });
-            if stop_gen.load(std::sync::atomic::Ordering::Relaxed) || tx.send(w).is_err() {
+            if tx.send(w).is_err() {
                 break;
             }
         }
@@ -468,7 +469,6 @@ fn soak(opts: &Options, duration: Duration) -> Result<Report, BenchError> {
             Err(_) => break Err(BenchError::Child("workload generator stopped".into())),
         }
     };
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
     drop(rx);
     let _ = generator.join();
     if let Err(e) = result {
