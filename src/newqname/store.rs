@@ -825,18 +825,22 @@ impl FpStore {
     }
 
     /// Make everything durable ([`FpStore::sync_all`]) and stop the
-    /// background thread (at shutdown).
+    /// background thread (at shutdown). Later calls do nothing.
     ///
     /// # Errors
     /// Writing or syncing failed.
     pub fn close(&self) -> io::Result<()> {
+        let Some(work) = self
+            .work
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+        else {
+            // Closed already (at shutdown, then again on drop).
+            return Ok(());
+        };
         let r = self.sync_all();
-        drop(
-            self.work
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .take(),
-        );
+        drop(work);
         if let Some(t) = self
             .thread
             .lock()
