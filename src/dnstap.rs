@@ -249,7 +249,21 @@ struct Wire<'a> {
 }
 
 impl<'a> Wire<'a> {
+    /// Keys, types, ports and lengths below 128 are one byte: that case is
+    /// inlined, the rest goes to [`Self::varint_long`].
+    #[inline]
     fn varint(&mut self) -> Result<u64, DecodeError> {
+        match self.buf.split_first() {
+            Some((&b, rest)) if b < 0x80 => {
+                self.buf = rest;
+                Ok(u64::from(b))
+            }
+            _ => self.varint_long(),
+        }
+    }
+
+    #[inline(never)]
+    fn varint_long(&mut self) -> Result<u64, DecodeError> {
         let mut value = 0u64;
         for i in 0..10 {
             let Some((&b, rest)) = self.buf.split_first() else {
@@ -416,9 +430,10 @@ impl<'a> DnstapRef<'a> {
                 14 => {
                     expect(wt, LEN)?;
                     let sub = w.bytes()?;
-                    let mut m = d.message.unwrap_or_default();
-                    m.merge(sub)?;
-                    d.message = Some(m);
+                    // A failed merge fails the whole frame, so merging in place is safe.
+                    d.message
+                        .get_or_insert_with(MessageRef::default)
+                        .merge(sub)?;
                 }
                 15 => {
                     expect(wt, VARINT)?;

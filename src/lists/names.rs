@@ -36,6 +36,15 @@ pub enum ListError {
         /// (line number, reason), the first few.
         lines: Vec<(usize, String)>,
     },
+    /// The `.fst` file is a valid map, but not one `edm compile` writes: the
+    /// value of each name must be its rank.
+    #[error(
+        "{path}: not an edm name list (values must be the ranks of the names; rebuild it with `edm compile`)"
+    )]
+    Layout {
+        /// The file.
+        path: PathBuf,
+    },
     /// The `.fst` file is corrupt.
     #[error("{path}: not a valid .fst list")]
     Fst {
@@ -65,13 +74,92 @@ pub struct CompileStats {
     pub bytes: usize,
 }
 
+/// Every entry's bytes, by index, and an open-addressing table of their
+/// XXH3-64 hashes (linear probing, at most half full). [`NameList::lookup`]
+/// uses only this: a name or suffix that is not an entry costs one hash and
+/// about one probe, an entry one probe and one comparison (an `fst` walk per
+/// suffix cost ten times more). A hash hit is always confirmed by comparing
+/// the bytes, so a collision cannot give a wrong answer.
+struct HashIndex {
+    /// Upper 32 bits of the hash, then index + 1 in the lower 32; 0 = empty.
+    slots: Box<[u64]>,
+    mask: usize,
+    /// All entries, concatenated in index order.
+    keys: Vec<u8>,
+    /// `ends[i]` = end of entry `i` in `keys`.
+    ends: Vec<u32>,
+}
+
+impl HashIndex {
+    fn hash(key: &[u8]) -> u64 {
+        xxhash_rust::xxh3::xxh3_64(key)
+    }
+
+    /// `None` if the map is not one [`build_map`] makes (values = ranks) or
+    /// holds more than 4 GiB of names.
+    fn build(map: &Map<Vec<u8>>) -> Option<Self> {
+        let len = (map.len().max(1) * 2).next_power_of_two();
+        let mut slots = vec![0u64; len].into_boxed_slice();
+        let mask = len - 1;
+        let mut keys = Vec::new();
+        let mut ends = Vec::with_capacity(map.len());
+        let mut s = map.stream();
+        while let Some((k, v)) = s.next() {
+            let index = ends.len();
+            if v != index as u64 {
+                return None;
+            }
+            keys.extend_from_slice(k);
+            ends.push(u32::try_from(keys.len()).ok()?);
+            let h = Self::hash(k);
+            let mut i = h as usize & mask;
+            while slots[i] != 0 {
+                i = (i + 1) & mask;
+            }
+            slots[i] = (h & !0xffff_ffff) | (index as u64 + 1);
+        }
+        Some(Self {
+            slots,
+            mask,
+            keys,
+            ends,
+        })
+    }
+
+    fn key(&self, index: usize) -> Option<&[u8]> {
+        let end = *self.ends.get(index)? as usize;
+        let start = match index {
+            0 => 0,
+            i => self.ends[i - 1] as usize,
+        };
+        self.keys.get(start..end)
+    }
+
+    #[inline]
+    fn get(&self, key: &[u8]) -> Option<u32> {
+        let h = Self::hash(key);
+        let tag = h & !0xffff_ffff;
+        let mut i = h as usize & self.mask;
+        loop {
+            let slot = self.slots[i];
+            if slot == 0 {
+                return None;
+            }
+            if slot & !0xffff_ffff == tag {
+                let index = (slot & 0xffff_ffff) as u32 - 1;
+                if self.key(index as usize) == Some(key) {
+                    return Some(index);
+                }
+            }
+            i = (i + 1) & self.mask;
+        }
+    }
+}
+
 /// An immutable name list.
 pub struct NameList {
     map: Map<Vec<u8>>,
-    /// Entry names by index, for [`NameList::name_at`]: built on first use
-    /// (by the collector, at a rotation), so loading a `.fst` stays fast and
-    /// the minimiser, which only looks names up, never pays for it.
-    names: std::sync::OnceLock<Vec<Box<str>>>,
+    index: HashIndex,
 }
 
 impl std::fmt::Debug for NameList {
@@ -156,24 +244,11 @@ fn build_map(mut names: Vec<String>) -> Map<Vec<u8>> {
 }
 
 impl NameList {
-    fn from_map(map: Map<Vec<u8>>) -> Self {
-        Self {
+    /// `None` if the map's values are not the ranks of its keys.
+    fn from_map(map: Map<Vec<u8>>) -> Option<Self> {
+        Some(Self {
+            index: HashIndex::build(&map)?,
             map,
-            names: std::sync::OnceLock::new(),
-        }
-    }
-
-    /// Names by index, from the map's (name, index) pairs.
-    fn names(&self) -> &[Box<str>] {
-        self.names.get_or_init(|| {
-            let mut names: Vec<Box<str>> = vec![Box::from(""); self.map.len()];
-            let mut s = self.map.stream();
-            while let Some((k, v)) = s.next() {
-                if let Some(slot) = usize::try_from(v).ok().and_then(|v| names.get_mut(v)) {
-                    *slot = String::from_utf8_lossy(k).into();
-                }
-            }
-            names
         })
     }
 
@@ -192,10 +267,14 @@ impl NameList {
                 path: path.to_path_buf(),
                 source,
             })?;
-            return Ok(Self::from_map(map));
+            return Self::from_map(map).ok_or_else(|| ListError::Layout {
+                path: path.to_path_buf(),
+            });
         }
         let text = std::fs::read_to_string(path).map_err(io)?;
-        Ok(Self::from_map(build_map(parse_text(path, &text)?)))
+        Self::from_map(build_map(parse_text(path, &text)?)).ok_or_else(|| ListError::Layout {
+            path: path.to_path_buf(),
+        })
     }
 
     /// Build from names (tests and tools).
@@ -207,7 +286,9 @@ impl NameList {
     ) -> Result<Self, ListError> {
         let text: Vec<String> = names.into_iter().map(|s| s.as_ref().to_string()).collect();
         let names = parse_text(Path::new("<memory>"), &text.join("\n"))?;
-        Ok(Self::from_map(build_map(names)))
+        Self::from_map(build_map(names)).ok_or_else(|| ListError::Layout {
+            path: PathBuf::from("<memory>"),
+        })
     }
 
     /// Number of entries.
@@ -243,9 +324,9 @@ impl NameList {
         for (d, s) in lower.iter_mut().zip(b) {
             *d = s.to_ascii_lowercase();
         }
-        if let Some(i) = self.map.get(&*lower) {
+        if let Some(i) = self.get(lower) {
             return Some(Match {
-                index: i as u32,
+                index: i,
                 suffix: false,
             });
         }
@@ -259,9 +340,9 @@ impl NameList {
             if c == b'\\' {
                 escaped = true;
             } else if c == b'.' && pos > 0 {
-                if let Some(i) = self.map.get(&lower[pos..]) {
+                if let Some(i) = self.get(&lower[pos..]) {
                     return Some(Match {
-                        index: i as u32,
+                        index: i,
                         suffix: true,
                     });
                 }
@@ -270,17 +351,28 @@ impl NameList {
         None
     }
 
+    /// The index of the entry `key` (lowercase), if there is one.
+    #[inline]
+    fn get(&self, key: &[u8]) -> Option<u32> {
+        self.index.get(key)
+    }
+
     /// The entry at `index`.
     pub fn name_at(&self, index: u32) -> Option<&str> {
-        self.names()
-            .get(index as usize)
-            .map(|s| &**s)
+        self.index
+            .key(index as usize)
+            .and_then(|k| std::str::from_utf8(k).ok())
             .filter(|s| !s.is_empty())
     }
 
-    /// Iterate entries in index order.
+    /// Iterate entries in index order (an entry that is not UTF-8 is empty).
     pub fn iter(&self) -> impl Iterator<Item = &str> {
-        self.names().iter().map(|s| &**s)
+        (0..self.index.ends.len()).map(|i| {
+            self.index
+                .key(i)
+                .and_then(|k| std::str::from_utf8(k).ok())
+                .unwrap_or("")
+        })
     }
 }
 
@@ -362,6 +454,55 @@ mod tests {
         assert!(l.lookup("api.github.com.").unwrap().suffix);
         let e = NameList::load(&dir.path().join("missing.txt")).unwrap_err();
         assert!(e.to_string().contains("missing.txt"));
+    }
+
+    #[test]
+    fn hash_index_agrees_with_the_map() {
+        // Every entry is found with its own index, through the hash index
+        // and the fst; names that are not entries, and their suffixes, are not.
+        let names: Vec<String> = (0..5000)
+            .map(|i| match i % 3 {
+                0 => format!("n{i}.example."),
+                1 => format!(".w{i}.example.net."),
+                _ => format!("x{i}.y{i}.org."),
+            })
+            .collect();
+        let l = NameList::from_names(&names).unwrap();
+        assert_eq!(l.len(), names.len());
+        for n in &names {
+            if let Some(body) = n.strip_prefix('.') {
+                let m = l.lookup(&format!("A.{body}")).unwrap();
+                assert!(m.suffix);
+                assert_eq!(l.name_at(m.index), Some(n.as_str()));
+                assert!(l.lookup(body).is_none(), "{body}");
+            } else {
+                let m = l.lookup(&n.to_ascii_uppercase()).unwrap();
+                assert!(!m.suffix);
+                assert_eq!(l.name_at(m.index), Some(n.as_str()));
+                assert!(l.lookup(&format!("sub.{n}")).is_none(), "{n}");
+            }
+        }
+        for i in 0..5000 {
+            assert!(l.lookup(&format!("n{i}.example.com.")).is_none());
+        }
+        assert!(
+            NameList::from_names::<[&str; 0], &str>([])
+                .unwrap()
+                .lookup("a.")
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn fst_without_rank_values_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("foreign.fst");
+        let mut b = MapBuilder::memory();
+        b.insert("a.example.", 7).unwrap();
+        std::fs::write(&p, b.into_inner().unwrap()).unwrap();
+        let e = NameList::load(&p).unwrap_err();
+        assert!(matches!(e, ListError::Layout { .. }), "{e}");
+        assert!(e.to_string().contains("foreign.fst"), "{e}");
     }
 
     #[test]

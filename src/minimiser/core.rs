@@ -175,7 +175,7 @@ pub fn minimise(
     let mut ignored = false;
     for (i, q) in parsed.questions().enumerate() {
         if dns::write_name(wire, q.name_offset, &mut state.name_buf).is_err()
-            || !dns::is_domain_name(&state.name_buf)
+            || !dns::is_written_name_valid(&state.name_buf)
         {
             c.invalid_name += 1;
             return Outcome::Dropped;
