@@ -9,10 +9,11 @@ use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use edm::newqname::seen::{Seen, SeenFront, SeenQnames};
+use edm::newqname::store::DEFAULT_FILTER_BYTES;
 
 fn bench(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let seen = SeenQnames::open(dir.path(), 100_000, false).expect("open");
+    let seen = SeenQnames::open(dir.path(), 100_000, false, DEFAULT_FILTER_BYTES).expect("open");
     let names: Vec<String> = (0..50_000)
         .map(|i| format!("host{i}.example.com."))
         .collect();
@@ -53,7 +54,7 @@ fn bench(c: &mut Criterion) {
 
     // Store hits: a tiny cache in front of names already stored.
     let small = tempfile::tempdir().expect("tempdir");
-    let store = SeenQnames::open(small.path(), 10, false).expect("open");
+    let store = SeenQnames::open(small.path(), 10, false, DEFAULT_FILTER_BYTES).expect("open");
     for n in &names {
         store.check(n);
     }

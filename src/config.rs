@@ -289,6 +289,13 @@ pub const KEYS: &[KeySpec] = &[
         "seen-qname cache entries (default 10000000)",
     ),
     k(
+        "qname-seen-index-mb",
+        Int,
+        false,
+        true,
+        "memory for the seen-qname store's Bloom filters, in MiB (default 64); older runs beyond it are read from disk",
+    ),
+    k(
         "mqtt-filequeue-max-messages",
         Int,
         false,
@@ -499,6 +506,8 @@ pub struct Config {
     pub disable_mqtt_filequeue: bool,
     pub pebble_sync: bool,
     pub qname_seen_entries: i64,
+    /// `qname-seen-index-mb`.
+    pub qname_seen_index_mb: i64,
     pub newqname_buffer: i64,
     /// `mqtt-filequeue-max-messages`.
     pub mqtt_filequeue_max_messages: i64,
@@ -553,6 +562,7 @@ impl Default for Config {
             disable_mqtt_filequeue: false,
             pebble_sync: false,
             qname_seen_entries: 10_000_000,
+            qname_seen_index_mb: 64,
             newqname_buffer: 1000,
             mqtt_filequeue_max_messages: 1_000_000,
             mqtt_signing_key_file: "edm-mqtt-signer-key.pem".into(),
@@ -638,6 +648,7 @@ field_access! {
     "disable-mqtt-filequeue" => disable_mqtt_filequeue: Bool,
     "pebble-sync" => pebble_sync: Bool,
     "qname-seen-entries" => qname_seen_entries: Int,
+    "qname-seen-index-mb" => qname_seen_index_mb: Int,
     "newqname-buffer" => newqname_buffer: Int,
     "mqtt-filequeue-max-messages" => mqtt_filequeue_max_messages: Int,
     "mqtt-signing-key-file" => mqtt_signing_key_file: Str,
@@ -1004,6 +1015,12 @@ impl Config {
         }
         if self.qname_seen_entries < 1 {
             bad("qname-seen-entries", "must be >= 1".into());
+        }
+        if !(0..=1 << 20).contains(&self.qname_seen_index_mb) {
+            bad(
+                "qname-seen-index-mb",
+                "must be between 0 and 1048576".into(),
+            );
         }
         if !(0..=65535).contains(&self.mqtt_keepalive) {
             bad("mqtt-keepalive", "must be between 0 and 65535".into());

@@ -225,8 +225,12 @@ pub async fn run_with_metrics(
     let old_dir = PathBuf::from(&config.data_dir).join("seen-qnames");
     let entries = config.qname_seen_entries as u64;
     let sync = config.pebble_sync;
+    let index_bytes = usize::try_from(config.qname_seen_index_mb)
+        .unwrap_or(0)
+        .saturating_mul(1 << 20);
     let seen = tokio::task::spawn_blocking(move || {
-        let seen = crate::newqname::seen::SeenQnames::open(&seen_dir, entries, sync)?;
+        let seen =
+            crate::newqname::seen::SeenQnames::open(&seen_dir, entries, sync, index_bytes)?;
         // The store of edm 0.1 before the fingerprint store.
         if old_dir.is_dir() {
             let n = seen.import_fjall(&old_dir)?;
@@ -248,6 +252,18 @@ pub async fn run_with_metrics(
         "edm_seen_qname_store_errors_total",
         "seen-qname store read or write errors",
         move || sc.store_errors.load(std::sync::atomic::Ordering::Relaxed),
+    );
+    let budget = seen.store().budget().clone();
+    metrics.register_gauge(
+        "edm_seen_qname_index_bytes",
+        "memory held by the seen-qname store's Bloom filters (bounded by qname-seen-index-mb)",
+        move || budget.used() as u64,
+    );
+    let budget = seen.store().budget().clone();
+    metrics.register_gauge(
+        "edm_seen_qname_unfiltered_runs",
+        "seen-qname store runs without a Bloom filter (looked up on disk)",
+        move || budget.unfiltered() as u64,
     );
     // The new_qname publisher (reference §8), when MQTT is on.
     let mut cert_store = None;

@@ -151,9 +151,14 @@ impl SeenQnames {
     ///
     /// # Errors
     /// [`OpenError`] naming the file or directory.
-    pub fn open(dir: &Path, entries: u64, sync: bool) -> Result<Self, OpenError> {
+    pub fn open(
+        dir: &Path,
+        entries: u64,
+        sync: bool,
+        index_bytes: usize,
+    ) -> Result<Self, OpenError> {
         let counters = Arc::new(SeenCounters::default());
-        let store = FpStore::open(dir, counters.store_errors.clone())?;
+        let store = FpStore::open(dir, counters.store_errors.clone(), index_bytes)?;
         // Small caches get fewer shards, so the bound is exact (an LRU of 1
         // holds one name, as in the reference).
         let n = usize::try_from(entries)
@@ -214,7 +219,12 @@ impl SeenQnames {
         self.sync.store(sync, Relaxed);
     }
 
-    /// The counters.
+    /// The persistent store behind the caches.
+    pub fn store(&self) -> &FpStore {
+        &self.store
+    }
+
+    /// The check's counters (shared with metrics).
     pub fn counters(&self) -> Arc<SeenCounters> {
         self.counters.clone()
     }
@@ -363,19 +373,20 @@ impl SeenFront {
 
 #[cfg(test)]
 mod tests {
+    use super::store::DEFAULT_FILTER_BYTES;
     use super::*;
 
     #[test]
     fn new_then_seen_and_persisted_across_restart() {
         let dir = tempfile::tempdir().unwrap();
         {
-            let s = SeenQnames::open(dir.path(), 100, false).unwrap();
+            let s = SeenQnames::open(dir.path(), 100, false, DEFAULT_FILTER_BYTES).unwrap();
             assert_eq!(s.check("example.com."), Seen::New);
             assert_eq!(s.check("example.com."), Seen::Seen);
             s.persist().unwrap();
         }
         // A fresh cache: the store still knows the name.
-        let s = SeenQnames::open(dir.path(), 100, false).unwrap();
+        let s = SeenQnames::open(dir.path(), 100, false, DEFAULT_FILTER_BYTES).unwrap();
         assert_eq!(s.check("example.com."), Seen::Seen);
         assert_eq!(s.check("other.example."), Seen::New);
     }
@@ -383,7 +394,7 @@ mod tests {
     #[test]
     fn sixty_four_concurrent_callers_one_new() {
         let dir = tempfile::tempdir().unwrap();
-        let s = SeenQnames::open(dir.path(), 1000, false).unwrap();
+        let s = SeenQnames::open(dir.path(), 1000, false, DEFAULT_FILTER_BYTES).unwrap();
         for round in 0..20 {
             let name = format!("n{round}.example.");
             let barrier = std::sync::Barrier::new(64);
@@ -406,7 +417,7 @@ mod tests {
     fn small_cache_evicts_and_store_still_answers() {
         let dir = tempfile::tempdir().unwrap();
         // One name per shard at most: 200 names must evict.
-        let s = SeenQnames::open(dir.path(), 1, false).unwrap();
+        let s = SeenQnames::open(dir.path(), 1, false, DEFAULT_FILTER_BYTES).unwrap();
         let names: Vec<String> = (0..200).map(|i| format!("n{i}.")).collect();
         for n in &names {
             assert_eq!(s.check(n), Seen::New);
@@ -421,7 +432,7 @@ mod tests {
     #[test]
     fn front_sets_answer_repeats_and_stay_bounded() {
         let dir = tempfile::tempdir().unwrap();
-        let s = SeenQnames::open(dir.path(), 1000, false).unwrap();
+        let s = SeenQnames::open(dir.path(), 1000, false, DEFAULT_FILTER_BYTES).unwrap();
         let mut f = SeenFront::new(4);
         let mut g = SeenFront::new(4);
         assert_eq!(f.check(&s, "a."), Seen::New);
@@ -441,7 +452,7 @@ mod tests {
     #[test]
     fn sixty_four_workers_with_front_sets_one_new() {
         let dir = tempfile::tempdir().unwrap();
-        let s = SeenQnames::open(dir.path(), 1000, false).unwrap();
+        let s = SeenQnames::open(dir.path(), 1000, false, DEFAULT_FILTER_BYTES).unwrap();
         let barrier = std::sync::Barrier::new(64);
         let news = AtomicU64::new(0);
         std::thread::scope(|scope| {
@@ -465,7 +476,7 @@ mod tests {
     #[test]
     fn lru_of_one_evicts_the_previous_name() {
         let dir = tempfile::tempdir().unwrap();
-        let s = SeenQnames::open(dir.path(), 1, false).unwrap();
+        let s = SeenQnames::open(dir.path(), 1, false, DEFAULT_FILTER_BYTES).unwrap();
         assert_eq!(s.check("a."), Seen::New);
         assert_eq!(s.counters().evicted.load(Relaxed), 0);
         assert_eq!(s.check("b."), Seen::New);
@@ -479,7 +490,7 @@ mod tests {
     fn store_errors_as_the_reference() {
         let dir = tempfile::tempdir().unwrap();
         {
-            let s = SeenQnames::open(dir.path(), 100, false).unwrap();
+            let s = SeenQnames::open(dir.path(), 100, false, DEFAULT_FILTER_BYTES).unwrap();
             // Lookup error → new, not recorded in the store (the cache has it).
             s.fail.lookup.store(true, Relaxed);
             assert_eq!(s.check("lookup-fails."), Seen::New);
@@ -495,7 +506,7 @@ mod tests {
             s.persist().unwrap();
         }
         // A fresh cache: neither failed name reached the store.
-        let s = SeenQnames::open(dir.path(), 100, false).unwrap();
+        let s = SeenQnames::open(dir.path(), 100, false, DEFAULT_FILTER_BYTES).unwrap();
         assert_eq!(s.check("lookup-fails."), Seen::New);
         assert_eq!(s.check("insert-fails."), Seen::New);
         assert_eq!(s.check("stored."), Seen::Seen);
@@ -514,7 +525,8 @@ mod tests {
             p.insert("older.example.", []).unwrap();
             ks.persist(fjall::PersistMode::SyncAll).unwrap();
         }
-        let s = SeenQnames::open(&root.path().join("seen"), 100, false).unwrap();
+        let s =
+            SeenQnames::open(&root.path().join("seen"), 100, false, DEFAULT_FILTER_BYTES).unwrap();
         assert_eq!(s.import_fjall(&old).unwrap(), 2);
         assert!(!old.exists());
         assert_eq!(s.check("old.example."), Seen::Seen);
@@ -556,12 +568,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let lower = "Example.COM.".to_ascii_lowercase();
         {
-            let s = SeenQnames::open(dir.path(), 100, false).unwrap();
+            let s = SeenQnames::open(dir.path(), 100, false, DEFAULT_FILTER_BYTES).unwrap();
             assert_eq!(s.check(&lower), Seen::New);
             assert_eq!(s.check(&"EXAMPLE.com.".to_ascii_lowercase()), Seen::Seen);
             s.persist().unwrap();
         }
-        let s = SeenQnames::open(dir.path(), 100, false).unwrap();
+        let s = SeenQnames::open(dir.path(), 100, false, DEFAULT_FILTER_BYTES).unwrap();
         assert_eq!(s.check(&lower), Seen::Seen);
     }
 }

@@ -51,6 +51,9 @@ const FANOUT: usize = 4;
 const BLOCK: usize = 256;
 /// Run files start with this.
 const MAGIC: &[u8; 8] = b"EDMSEEN1";
+/// Default memory for the runs' Bloom filters (`qname-seen-index-mb`): about
+/// 50 million names at ~1.25 bytes each.
+pub const DEFAULT_FILTER_BYTES: usize = 64 << 20;
 /// Bloom probes per key (9 bits of the fingerprint each).
 const PROBES: u32 = 6;
 
@@ -109,9 +112,14 @@ struct Bloom {
 }
 
 impl Bloom {
+    /// Bytes of a filter for `n` keys.
+    fn bytes_for(n: usize) -> usize {
+        (n.max(1) * 10).div_ceil(512) * 64
+    }
+
     fn with_keys(n: usize) -> Self {
         Self {
-            blocks: vec![[0; 8]; (n.max(1) * 10).div_ceil(512)],
+            blocks: vec![[0; 8]; Self::bytes_for(n) / 64],
         }
     }
 
@@ -143,6 +151,96 @@ impl Bloom {
     }
 }
 
+/// The memory all runs' Bloom filters may take together, shared by the
+/// shards. A run whose filter does not fit gets none: a lookup in it reads
+/// its fence block from disk (one `pread`, usually from the page cache)
+/// instead, so memory stays bounded however many names the store holds and
+/// only lookups in the oldest, largest runs get slower. Small new runs get
+/// filters first, because merging frees the filters of its inputs.
+#[derive(Debug)]
+pub struct FilterBudget {
+    limit: usize,
+    used: std::sync::atomic::AtomicUsize,
+    /// Runs without a filter, now.
+    unfiltered: std::sync::atomic::AtomicUsize,
+}
+
+impl FilterBudget {
+    /// A budget of `limit` bytes.
+    pub fn new(limit: usize) -> Arc<Self> {
+        Arc::new(Self {
+            limit,
+            used: 0.into(),
+            unfiltered: 0.into(),
+        })
+    }
+
+    /// Take `bytes` if they fit.
+    fn reserve(&self, bytes: usize) -> bool {
+        self.used
+            .fetch_update(Relaxed, Relaxed, |u| {
+                u.checked_add(bytes).filter(|&n| n <= self.limit)
+            })
+            .is_ok()
+    }
+
+    /// Bytes of filters held now.
+    pub fn used(&self) -> usize {
+        self.used.load(Relaxed)
+    }
+
+    /// Runs held now without a filter.
+    pub fn unfiltered(&self) -> usize {
+        self.unfiltered.load(Relaxed)
+    }
+}
+
+/// A run's Bloom filter, or none when the [`FilterBudget`] had no room;
+/// its bytes go back to the budget when it is dropped.
+struct Filter {
+    bloom: Option<Bloom>,
+    budget: Arc<FilterBudget>,
+}
+
+impl Filter {
+    fn new(expected: usize, budget: &Arc<FilterBudget>) -> Self {
+        let bloom = if budget.reserve(Bloom::bytes_for(expected)) {
+            Some(Bloom::with_keys(expected))
+        } else {
+            budget.unfiltered.fetch_add(1, Relaxed);
+            None
+        };
+        Self {
+            bloom,
+            budget: budget.clone(),
+        }
+    }
+
+    fn insert(&mut self, fp: u128) {
+        if let Some(b) = &mut self.bloom {
+            b.insert(fp);
+        }
+    }
+
+    /// False only if `fp` is certainly not in the run.
+    fn may_contain(&self, fp: u128) -> bool {
+        self.bloom.as_ref().is_none_or(|b| b.may_contain(fp))
+    }
+}
+
+impl Drop for Filter {
+    fn drop(&mut self) {
+        match &self.bloom {
+            Some(b) => {
+                self.budget.used.fetch_sub(b.blocks.len() * 64, Relaxed);
+            }
+            None => {
+                self.budget.unfiltered.fetch_sub(1, Relaxed);
+            }
+        }
+    }
+}
+
 /// One sorted run file.
 struct Run {
     path: PathBuf,
@@ -150,23 +248,24 @@ struct Run {
     seq: u64,
     level: u32,
     len: usize,
-    bloom: Bloom,
+    filter: Filter,
     /// The first key of every block of [`BLOCK`] keys.
     fences: Vec<u128>,
 }
 
 /// Builds a run's in-memory index while its keys stream past.
 struct Index {
-    bloom: Bloom,
+    filter: Filter,
     fences: Vec<u128>,
     len: usize,
     hash: xxhash_rust::xxh3::Xxh3,
 }
 
 impl Index {
-    fn new(expected: usize) -> Self {
+    /// An index for about `expected` keys, with a filter if `budget` has room.
+    fn new(expected: usize, budget: &Arc<FilterBudget>) -> Self {
         Self {
-            bloom: Bloom::with_keys(expected),
+            filter: Filter::new(expected, budget),
             fences: Vec::with_capacity(expected.div_ceil(BLOCK)),
             len: 0,
             hash: xxhash_rust::xxh3::Xxh3::new(),
@@ -177,7 +276,7 @@ impl Index {
         if self.len % BLOCK == 0 {
             self.fences.push(fp);
         }
-        self.bloom.insert(fp);
+        self.filter.insert(fp);
         self.len += 1;
         let b = fp.to_le_bytes();
         self.hash.update(&b);
@@ -195,7 +294,7 @@ fn wal_name(seq: u64) -> String {
 
 impl Run {
     fn contains(&self, fp: u128) -> io::Result<bool> {
-        if !self.bloom.may_contain(fp) {
+        if !self.filter.may_contain(fp) {
             return Ok(false);
         }
         let b = self.fences.partition_point(|&f| f <= fp);
@@ -234,6 +333,7 @@ impl Run {
         expected: usize,
         keys: impl Iterator<Item = io::Result<u128>>,
         sync: bool,
+        budget: &Arc<FilterBudget>,
     ) -> io::Result<Self> {
         let path = dir.join(run_name(seq, level));
         let tmp = path.with_extension("run.tmp");
@@ -246,7 +346,7 @@ impl Run {
                 .open(&tmp)?;
             let mut w = BufWriter::with_capacity(1 << 20, file);
             w.write_all(MAGIC)?;
-            let mut index = Index::new(expected);
+            let mut index = Index::new(expected, budget);
             for k in keys {
                 w.write_all(&index.add(k?))?;
             }
@@ -263,7 +363,7 @@ impl Run {
                 seq,
                 level,
                 len: index.len,
-                bloom: index.bloom,
+                filter: index.filter,
                 fences: index.fences,
             })
         })();
@@ -274,7 +374,7 @@ impl Run {
     }
 
     /// Load a run, checking its order and checksum.
-    fn load(path: &Path, seq: u64, level: u32) -> io::Result<Self> {
+    fn load(path: &Path, seq: u64, level: u32, budget: &Arc<FilterBudget>) -> io::Result<Self> {
         let file = File::open(path)?;
         let size = file.metadata()?.len();
         let bad = |why: &str| io::Error::new(io::ErrorKind::InvalidData, why.to_string());
@@ -289,7 +389,7 @@ impl Run {
         if &magic != MAGIC {
             return Err(bad("not a seen-store run file"));
         }
-        let mut index = Index::new(n);
+        let mut index = Index::new(n, budget);
         let mut last = None;
         let mut k = [0u8; 16];
         for _ in 0..n {
@@ -315,7 +415,7 @@ impl Run {
             seq,
             level,
             len: n,
-            bloom: index.bloom,
+            filter: index.filter,
             fences: index.fences,
         })
     }
@@ -416,6 +516,8 @@ struct Shard {
     flush_at: usize,
     /// Names in the active set before it becomes a run.
     active_max: usize,
+    /// Shared by every shard's runs.
+    budget: Arc<FilterBudget>,
 }
 
 fn sync_dir(dir: &Path) -> io::Result<()> {
@@ -445,7 +547,11 @@ fn seq_of(name: &str) -> Option<u64> {
 
 impl Shard {
     /// Open a shard directory: load runs, turn leftover logs into runs.
-    fn open(dir: PathBuf, active_max: usize) -> Result<Self, StoreError> {
+    fn open(
+        dir: PathBuf,
+        active_max: usize,
+        budget: Arc<FilterBudget>,
+    ) -> Result<Self, StoreError> {
         fs::create_dir_all(&dir).map_err(ctx("cannot create the seen-store directory", &dir))?;
         let mut runs = Vec::new();
         let mut wals = Vec::new();
@@ -473,7 +579,7 @@ impl Shard {
                 .and_then(|(s, l)| Some((u64::from_str_radix(s, 16).ok()?, l.parse::<u32>().ok()?)))
                 .filter(|(_, l)| *l < 64)
             {
-                match Run::load(&path, seq, level) {
+                match Run::load(&path, seq, level, &budget) {
                     Ok(run) => runs.push(Arc::new(run)),
                     Err(e) if e.kind() == io::ErrorKind::InvalidData => {
                         let aside = path.with_extension("run.corrupt");
@@ -513,6 +619,7 @@ impl Shard {
                     keys.len(),
                     keys.into_iter().map(Ok),
                     true,
+                    &budget,
                 )
                 .and_then(|r| sync_dir(&dir).map(|()| r))
                 .map_err(ctx("cannot write a seen-store run", &dir))?;
@@ -540,6 +647,7 @@ impl Shard {
             unsynced: Vec::new(),
             flush_at: active_max,
             active_max,
+            budget,
         })
     }
 
@@ -621,6 +729,7 @@ impl Shard {
                 keys.len(),
                 keys.into_iter().map(Ok),
                 false,
+                &self.budget,
             ) {
                 Ok(r) => Arc::new(r),
                 Err(e) => {
@@ -687,6 +796,7 @@ fn lock(m: &Mutex<Shard>) -> std::sync::MutexGuard<'_, Shard> {
 /// The persistent fingerprint set.
 pub struct FpStore {
     dir: PathBuf,
+    budget: Arc<FilterBudget>,
     shards: Arc<[Mutex<Shard>]>,
     work: Mutex<Option<crossbeam_channel::Sender<usize>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
@@ -705,8 +815,17 @@ impl FpStore {
     ///
     /// # Errors
     /// A [`StoreError`] naming the file or directory.
-    pub fn open(dir: &Path, errors: Arc<AtomicU64>) -> Result<Self, StoreError> {
-        Self::open_with(dir, errors, ACTIVE_MAX)
+    /// The runs' Bloom filters take at most `filter_bytes` of memory
+    /// together (see [`FilterBudget`]).
+    ///
+    /// # Errors
+    /// A [`StoreError`] naming the file or directory.
+    pub fn open(
+        dir: &Path,
+        errors: Arc<AtomicU64>,
+        filter_bytes: usize,
+    ) -> Result<Self, StoreError> {
+        Self::open_with(dir, errors, ACTIVE_MAX, FilterBudget::new(filter_bytes))
     }
 
     /// [`FpStore::open`] with runs cut every `active_max` names per shard.
@@ -717,10 +836,18 @@ impl FpStore {
         dir: &Path,
         errors: Arc<AtomicU64>,
         active_max: usize,
+        budget: Arc<FilterBudget>,
     ) -> Result<Self, StoreError> {
         let active_max = active_max.max(1);
         let shards: Vec<Mutex<Shard>> = (0..SHARDS)
-            .map(|i| Shard::open(dir.join(format!("shard-{i:02}")), active_max).map(Mutex::new))
+            .map(|i| {
+                Shard::open(
+                    dir.join(format!("shard-{i:02}")),
+                    active_max,
+                    budget.clone(),
+                )
+                .map(Mutex::new)
+            })
             .collect::<Result<_, _>>()?;
         let shards: Arc<[Mutex<Shard>]> = shards.into();
         let (tx, rx) = crossbeam_channel::unbounded::<usize>();
@@ -740,11 +867,17 @@ impl FpStore {
         }
         Ok(Self {
             dir: dir.to_path_buf(),
+            budget,
             shards,
             work: Mutex::new(Some(tx)),
             thread: Mutex::new(Some(thread)),
             errors,
         })
+    }
+
+    /// The filter memory budget (for metrics).
+    pub fn budget(&self) -> &Arc<FilterBudget> {
+        &self.budget
     }
 
     fn shard_of(fp: u128) -> usize {
@@ -883,17 +1016,17 @@ fn background(shard: &Mutex<Shard>, errors: &AtomicU64) {
     };
     Shard::sync_cut_runs(unsynced, &dir, &mut |what, path, e| fail(what, path, e));
     loop {
-        let (level, inputs, seq) = {
+        let (level, inputs, seq, budget) = {
             let mut s = lock(shard);
             let Some((level, inputs)) = s.merge_candidates() else {
                 return;
             };
             let seq = s.next_seq;
             s.next_seq += 1;
-            (level.saturating_add(1), inputs, seq)
+            (level.saturating_add(1), inputs, seq, s.budget.clone())
         };
         let expected = inputs.iter().map(|r| r.len).sum();
-        let run = match Run::write(&dir, seq, level, expected, merged(&inputs), true)
+        let run = match Run::write(&dir, seq, level, expected, merged(&inputs), true, &budget)
             .and_then(|r| sync_dir(&dir).map(|()| r))
         {
             Ok(r) => Arc::new(r),

@@ -59,7 +59,7 @@ fn names_survive_restart_from_the_log() {
     let dir = tempfile::tempdir().unwrap();
     let keys = fps(3, 1000);
     {
-        let s = FpStore::open(dir.path(), errors()).unwrap();
+        let s = FpStore::open(dir.path(), errors(), DEFAULT_FILTER_BYTES).unwrap();
         for k in &keys {
             assert!(!s.contains(*k).unwrap());
             s.insert(*k, false).unwrap();
@@ -69,7 +69,7 @@ fn names_survive_restart_from_the_log() {
         // No close: a crash after the batch was handed to the OS.
         std::mem::forget(s);
     }
-    let s = FpStore::open(dir.path(), errors()).unwrap();
+    let s = FpStore::open(dir.path(), errors(), DEFAULT_FILTER_BYTES).unwrap();
     assert!(keys.iter().all(|k| s.contains(*k).unwrap()));
     assert!(!fps(4, 1000).iter().any(|k| s.contains(*k).unwrap()));
     assert!(
@@ -83,7 +83,13 @@ fn runs_are_cut_merged_and_bounded() {
     let dir = tempfile::tempdir().unwrap();
     let keys = fps(5, 20_000);
     {
-        let s = FpStore::open_with(dir.path(), errors(), 16).unwrap();
+        let s = FpStore::open_with(
+            dir.path(),
+            errors(),
+            16,
+            FilterBudget::new(DEFAULT_FILTER_BYTES),
+        )
+        .unwrap();
         for k in &keys {
             s.insert(*k, false).unwrap();
         }
@@ -100,7 +106,13 @@ fn runs_are_cut_merged_and_bounded() {
             "synced logs deleted"
         );
     }
-    let s = FpStore::open_with(dir.path(), errors(), 16).unwrap();
+    let s = FpStore::open_with(
+        dir.path(),
+        errors(),
+        16,
+        FilterBudget::new(DEFAULT_FILTER_BYTES),
+    )
+    .unwrap();
     assert!(keys.iter().all(|k| s.contains(*k).unwrap()));
     assert_eq!(
         fps(6, 20_000)
@@ -121,7 +133,7 @@ fn torn_log_record_is_ignored() {
     let dir = tempfile::tempdir().unwrap();
     let keys = fps(7, 50);
     {
-        let s = FpStore::open(dir.path(), errors()).unwrap();
+        let s = FpStore::open(dir.path(), errors(), DEFAULT_FILTER_BYTES).unwrap();
         for k in &keys {
             s.insert(*k, false).unwrap();
         }
@@ -134,7 +146,7 @@ fn torn_log_record_is_ignored() {
         .unwrap()
         .write_all(&[1, 2, 3, 4, 5])
         .unwrap();
-    let s = FpStore::open(dir.path(), errors()).unwrap();
+    let s = FpStore::open(dir.path(), errors(), DEFAULT_FILTER_BYTES).unwrap();
     assert!(keys.iter().all(|k| s.contains(*k).unwrap()));
 }
 
@@ -143,14 +155,14 @@ fn damaged_run_is_set_aside_and_the_rest_works() {
     let dir = tempfile::tempdir().unwrap();
     let keys = fps(8, 2000);
     {
-        let s = FpStore::open(dir.path(), errors()).unwrap();
+        let s = FpStore::open(dir.path(), errors(), DEFAULT_FILTER_BYTES).unwrap();
         for k in &keys {
             s.insert(*k, false).unwrap();
         }
         s.close().unwrap();
     }
     // Reopen: the logs become runs.
-    drop(FpStore::open(dir.path(), errors()).unwrap());
+    drop(FpStore::open(dir.path(), errors(), DEFAULT_FILTER_BYTES).unwrap());
     let runs = files(dir.path(), ".run");
     assert_eq!(runs.len(), SHARDS);
     let victim = &runs[0];
@@ -160,7 +172,7 @@ fn damaged_run_is_set_aside_and_the_rest_works() {
     // Leftover temporary file from a crash mid-write.
     let tmp = victim.with_extension("run.tmp");
     fs::write(&tmp, b"partial").unwrap();
-    let s = FpStore::open(dir.path(), errors()).unwrap();
+    let s = FpStore::open(dir.path(), errors(), DEFAULT_FILTER_BYTES).unwrap();
     assert!(!tmp.exists());
     assert_eq!(files(dir.path(), ".corrupt").len(), 1);
     let found = keys.iter().filter(|k| s.contains(**k).unwrap()).count();
@@ -170,7 +182,13 @@ fn damaged_run_is_set_aside_and_the_rest_works() {
 #[test]
 fn concurrent_inserts_from_many_threads() {
     let dir = tempfile::tempdir().unwrap();
-    let s = FpStore::open_with(dir.path(), errors(), 64).unwrap();
+    let s = FpStore::open_with(
+        dir.path(),
+        errors(),
+        64,
+        FilterBudget::new(DEFAULT_FILTER_BYTES),
+    )
+    .unwrap();
     let keys = fps(9, 40_000);
     std::thread::scope(|scope| {
         for chunk in keys.chunks(10_000) {
@@ -184,4 +202,52 @@ fn concurrent_inserts_from_many_threads() {
         }
     });
     assert!(keys.iter().all(|k| s.contains(*k).unwrap()));
+}
+
+#[test]
+fn filter_budget_bounds_memory_and_lookups_stay_exact() {
+    // Budgets from none to ample: every stored name is found and no other,
+    // the filters never take more than the budget, and dropping the store
+    // gives every byte back.
+    for limit in [0, 4 << 10, DEFAULT_FILTER_BYTES] {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = fps(11, 20_000);
+        let budget = FilterBudget::new(limit);
+        {
+            let s = FpStore::open_with(dir.path(), errors(), 16, budget.clone()).unwrap();
+            for k in &keys {
+                s.insert(*k, false).unwrap();
+            }
+            s.close().unwrap();
+            assert!(budget.used() <= limit, "{} > {limit}", budget.used());
+            assert!(
+                keys.iter().all(|k| s.contains(*k).unwrap()),
+                "limit {limit}"
+            );
+            let absent = fps(12, 20_000);
+            assert!(
+                absent.iter().all(|k| !s.contains(*k).unwrap()),
+                "limit {limit}"
+            );
+            match limit {
+                0 => {
+                    assert_eq!(budget.used(), 0);
+                    assert_eq!(budget.unfiltered(), s.runs());
+                }
+                l if l == DEFAULT_FILTER_BYTES => assert_eq!(budget.unfiltered(), 0),
+                _ => assert!(budget.unfiltered() > 0 && budget.used() > 0),
+            }
+        }
+        assert_eq!(
+            (budget.used(), budget.unfiltered()),
+            (0, 0),
+            "limit {limit}"
+        );
+        // Reopened with no budget: the runs load without filters, names still found.
+        let budget = FilterBudget::new(0);
+        let s = FpStore::open_with(dir.path(), errors(), 16, budget.clone()).unwrap();
+        assert!(keys.iter().all(|k| s.contains(*k).unwrap()));
+        assert_eq!(budget.unfiltered(), s.runs());
+        s.close().unwrap();
+    }
 }
