@@ -151,18 +151,22 @@ impl Bloom {
     }
 }
 
-/// The memory all runs' Bloom filters may take together, shared by the
-/// shards. A run whose filter does not fit gets none: a lookup in it reads
-/// its fence block from disk (one `pread`, usually from the page cache)
-/// instead, so memory stays bounded however many names the store holds and
-/// only lookups in the oldest, largest runs get slower. Small new runs get
-/// filters first, because merging frees the filters of its inputs.
+/// The memory all runs' Bloom filters may take together. A run whose filter
+/// does not fit gets none: a lookup in it reads its fence block from disk
+/// (one `pread`, usually from the page cache) instead, so memory stays bounded
+/// however many names the store holds and only lookups in the oldest, largest
+/// runs get slower. Each shard gets an equal part ([`FilterBudget::split`]),
+/// so no shard starves the others; within a shard small new runs get filters
+/// first, because merging frees the filters of its inputs, and at startup
+/// runs are loaded from the lowest level up.
 #[derive(Debug)]
 pub struct FilterBudget {
     limit: usize,
     used: std::sync::atomic::AtomicUsize,
     /// Runs without a filter, now.
     unfiltered: std::sync::atomic::AtomicUsize,
+    /// The whole store's budget, which a shard's part also counts in.
+    parent: Option<Arc<FilterBudget>>,
 }
 
 impl FilterBudget {
@@ -172,16 +176,53 @@ impl FilterBudget {
             limit,
             used: 0.into(),
             unfiltered: 0.into(),
+            parent: None,
         })
+    }
+
+    /// `parts` equal parts of this budget, each counted in it too.
+    fn split(self: &Arc<Self>, parts: usize) -> Vec<Arc<Self>> {
+        (0..parts)
+            .map(|_| {
+                Arc::new(Self {
+                    limit: self.limit / parts.max(1),
+                    used: 0.into(),
+                    unfiltered: 0.into(),
+                    parent: Some(self.clone()),
+                })
+            })
+            .collect()
     }
 
     /// Take `bytes` if they fit.
     fn reserve(&self, bytes: usize) -> bool {
-        self.used
+        let ok = self
+            .used
             .fetch_update(Relaxed, Relaxed, |u| {
                 u.checked_add(bytes).filter(|&n| n <= self.limit)
             })
-            .is_ok()
+            .is_ok();
+        if ok && let Some(p) = &self.parent {
+            p.used.fetch_add(bytes, Relaxed);
+        }
+        ok
+    }
+
+    fn release(&self, bytes: usize) {
+        self.used.fetch_sub(bytes, Relaxed);
+        if let Some(p) = &self.parent {
+            p.used.fetch_sub(bytes, Relaxed);
+        }
+    }
+
+    fn count_unfiltered(&self, up: bool) {
+        for b in std::iter::once(self).chain(self.parent.as_deref()) {
+            if up {
+                b.unfiltered.fetch_add(1, Relaxed);
+            } else {
+                b.unfiltered.fetch_sub(1, Relaxed);
+            }
+        }
     }
 
     /// Bytes of filters held now.
@@ -207,7 +248,7 @@ impl Filter {
         let bloom = if budget.reserve(Bloom::bytes_for(expected)) {
             Some(Bloom::with_keys(expected))
         } else {
-            budget.unfiltered.fetch_add(1, Relaxed);
+            budget.count_unfiltered(true);
             None
         };
         Self {
@@ -231,12 +272,8 @@ impl Filter {
 impl Drop for Filter {
     fn drop(&mut self) {
         match &self.bloom {
-            Some(b) => {
-                self.budget.used.fetch_sub(b.blocks.len() * 64, Relaxed);
-            }
-            None => {
-                self.budget.unfiltered.fetch_sub(1, Relaxed);
-            }
+            Some(b) => self.budget.release(b.blocks.len() * 64),
+            None => self.budget.count_unfiltered(false),
         }
     }
 }
@@ -554,6 +591,7 @@ impl Shard {
     ) -> Result<Self, StoreError> {
         fs::create_dir_all(&dir).map_err(ctx("cannot create the seen-store directory", &dir))?;
         let mut runs = Vec::new();
+        let mut found = Vec::new();
         let mut wals = Vec::new();
         let mut max_seq = 0;
         let entries =
@@ -579,17 +617,22 @@ impl Shard {
                 .and_then(|(s, l)| Some((u64::from_str_radix(s, 16).ok()?, l.parse::<u32>().ok()?)))
                 .filter(|(_, l)| *l < 64)
             {
-                match Run::load(&path, seq, level, &budget) {
-                    Ok(run) => runs.push(Arc::new(run)),
-                    Err(e) if e.kind() == io::ErrorKind::InvalidData => {
-                        let aside = path.with_extension("run.corrupt");
-                        tracing::warn!(file = %path.display(), error = %e,
-                            "seen-store run file is damaged; set aside, its names will be reported new again");
-                        fs::rename(&path, &aside)
-                            .map_err(ctx("cannot set aside a damaged run", &path))?;
-                    }
-                    Err(e) => return Err(ctx("cannot read the seen-store run", &path)(e)),
+                found.push((level, std::cmp::Reverse(seq), path));
+            }
+        }
+        // Small, new runs first: they get filters before the budget runs out.
+        found.sort_unstable();
+        for (level, std::cmp::Reverse(seq), path) in found {
+            match Run::load(&path, seq, level, &budget) {
+                Ok(run) => runs.push(Arc::new(run)),
+                Err(e) if e.kind() == io::ErrorKind::InvalidData => {
+                    let aside = path.with_extension("run.corrupt");
+                    tracing::warn!(file = %path.display(), error = %e,
+                        "seen-store run file is damaged; set aside, its names will be reported new again");
+                    fs::rename(&path, &aside)
+                        .map_err(ctx("cannot set aside a damaged run", &path))?;
                 }
+                Err(e) => return Err(ctx("cannot read the seen-store run", &path)(e)),
             }
         }
         // Every leftover log is replayed into one new run, even when a run
@@ -839,14 +882,12 @@ impl FpStore {
         budget: Arc<FilterBudget>,
     ) -> Result<Self, StoreError> {
         let active_max = active_max.max(1);
-        let shards: Vec<Mutex<Shard>> = (0..SHARDS)
-            .map(|i| {
-                Shard::open(
-                    dir.join(format!("shard-{i:02}")),
-                    active_max,
-                    budget.clone(),
-                )
-                .map(Mutex::new)
+        let shards: Vec<Mutex<Shard>> = budget
+            .split(SHARDS)
+            .into_iter()
+            .enumerate()
+            .map(|(i, part)| {
+                Shard::open(dir.join(format!("shard-{i:02}")), active_max, part).map(Mutex::new)
             })
             .collect::<Result<_, _>>()?;
         let shards: Arc<[Mutex<Shard>]> = shards.into();
