@@ -451,22 +451,19 @@ fn is_label_special(b: u8) -> bool {
 
 /// Append one label in miekg's presentation format, followed by a dot.
 fn push_label(out: &mut Vec<u8>, label: &[u8]) {
+    let printable = |b: &u8| (b' '..=b'~').contains(b);
     // Almost every label is printable and has no special byte: copy it whole.
-    if label
-        .iter()
-        .all(|&b| (b' '..=b'~').contains(&b) && !is_label_special(b))
-    {
+    if label.iter().all(|b| printable(b) && !is_label_special(*b)) {
         out.extend_from_slice(label);
-        out.push(b'.');
-        return;
-    }
-    for &b in label {
-        if is_label_special(b) {
-            out.extend_from_slice(&[b'\\', b]);
-        } else if !(b' '..=b'~').contains(&b) {
-            out.extend_from_slice(&[b'\\', b'0' + b / 100, b'0' + b / 10 % 10, b'0' + b % 10]);
-        } else {
-            out.push(b);
+    } else {
+        for &b in label {
+            if is_label_special(b) {
+                out.extend_from_slice(&[b'\\', b]);
+            } else if printable(&b) {
+                out.push(b);
+            } else {
+                out.extend_from_slice(&[b'\\', b'0' + b / 100, b'0' + b / 10 % 10, b'0' + b % 10]);
+            }
         }
     }
     out.push(b'.');

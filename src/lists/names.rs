@@ -135,6 +135,11 @@ impl HashIndex {
         self.keys.get(start..end)
     }
 
+    /// Entry `index` as text (`None` if it is not UTF-8).
+    fn name(&self, index: usize) -> Option<&str> {
+        self.key(index).and_then(|k| std::str::from_utf8(k).ok())
+    }
+
     #[inline]
     fn get(&self, key: &[u8]) -> Option<u32> {
         let h = Self::hash(key);
@@ -156,16 +161,16 @@ impl HashIndex {
     }
 }
 
-/// An immutable name list.
+/// An immutable name list. The `fst` map is only its file format: once
+/// loaded, every lookup and `name_at` uses the [`HashIndex`].
 pub struct NameList {
-    map: Map<Vec<u8>>,
     index: HashIndex,
 }
 
 impl std::fmt::Debug for NameList {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("NameList")
-            .field("len", &self.map.len())
+            .field("len", &self.len())
             .finish()
     }
 }
@@ -244,12 +249,13 @@ fn build_map(mut names: Vec<String>) -> Map<Vec<u8>> {
 }
 
 impl NameList {
-    /// `None` if the map's values are not the ranks of its keys.
-    fn from_map(map: Map<Vec<u8>>) -> Option<Self> {
-        Some(Self {
-            index: HashIndex::build(&map)?,
-            map,
-        })
+    /// [`ListError::Layout`] naming `path` if the map's values are not the
+    /// ranks of its keys.
+    fn from_map(map: &Map<Vec<u8>>, path: &Path) -> Result<Self, ListError> {
+        let index = HashIndex::build(map).ok_or_else(|| ListError::Layout {
+            path: path.to_path_buf(),
+        })?;
+        Ok(Self { index })
     }
 
     /// Load a text, CSV or `.fst` list.
@@ -267,14 +273,10 @@ impl NameList {
                 path: path.to_path_buf(),
                 source,
             })?;
-            return Self::from_map(map).ok_or_else(|| ListError::Layout {
-                path: path.to_path_buf(),
-            });
+            return Self::from_map(&map, path);
         }
         let text = std::fs::read_to_string(path).map_err(io)?;
-        Self::from_map(build_map(parse_text(path, &text)?)).ok_or_else(|| ListError::Layout {
-            path: path.to_path_buf(),
-        })
+        Self::from_map(&build_map(parse_text(path, &text)?), path)
     }
 
     /// Build from names (tests and tools).
@@ -285,20 +287,18 @@ impl NameList {
         names: I,
     ) -> Result<Self, ListError> {
         let text: Vec<String> = names.into_iter().map(|s| s.as_ref().to_string()).collect();
-        let names = parse_text(Path::new("<memory>"), &text.join("\n"))?;
-        Self::from_map(build_map(names)).ok_or_else(|| ListError::Layout {
-            path: PathBuf::from("<memory>"),
-        })
+        let memory = Path::new("<memory>");
+        Self::from_map(&build_map(parse_text(memory, &text.join("\n"))?), memory)
     }
 
     /// Number of entries.
     pub fn len(&self) -> usize {
-        self.map.len()
+        self.index.ends.len()
     }
 
     /// True if there are no entries.
     pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
+        self.index.ends.is_empty()
     }
 
     /// Exact match first, then each suffix from the left with its leading
@@ -324,7 +324,7 @@ impl NameList {
         for (d, s) in lower.iter_mut().zip(b) {
             *d = s.to_ascii_lowercase();
         }
-        if let Some(i) = self.get(lower) {
+        if let Some(i) = self.index.get(lower) {
             return Some(Match {
                 index: i,
                 suffix: false,
@@ -340,7 +340,7 @@ impl NameList {
             if c == b'\\' {
                 escaped = true;
             } else if c == b'.' && pos > 0 {
-                if let Some(i) = self.get(&lower[pos..]) {
+                if let Some(i) = self.index.get(&lower[pos..]) {
                     return Some(Match {
                         index: i,
                         suffix: true,
@@ -351,28 +351,14 @@ impl NameList {
         None
     }
 
-    /// The index of the entry `key` (lowercase), if there is one.
-    #[inline]
-    fn get(&self, key: &[u8]) -> Option<u32> {
-        self.index.get(key)
-    }
-
     /// The entry at `index`.
     pub fn name_at(&self, index: u32) -> Option<&str> {
-        self.index
-            .key(index as usize)
-            .and_then(|k| std::str::from_utf8(k).ok())
-            .filter(|s| !s.is_empty())
+        self.index.name(index as usize).filter(|s| !s.is_empty())
     }
 
     /// Iterate entries in index order (an entry that is not UTF-8 is empty).
     pub fn iter(&self) -> impl Iterator<Item = &str> {
-        (0..self.index.ends.len()).map(|i| {
-            self.index
-                .key(i)
-                .and_then(|k| std::str::from_utf8(k).ok())
-                .unwrap_or("")
-        })
+        (0..self.len()).map(|i| self.index.name(i).unwrap_or(""))
     }
 }
 

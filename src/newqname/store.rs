@@ -123,6 +123,11 @@ impl Bloom {
         }
     }
 
+    /// Bytes this filter holds.
+    fn bytes(&self) -> usize {
+        self.blocks.len() * 64
+    }
+
     fn locate(&self, fp: u128) -> (usize, u64) {
         let block = ((u128::from(fp as u64) * self.blocks.len() as u128) >> 64) as usize;
         (block, (fp >> 64) as u64)
@@ -272,7 +277,7 @@ impl Filter {
 impl Drop for Filter {
     fn drop(&mut self) {
         match &self.bloom {
-            Some(b) => self.budget.release(b.blocks.len() * 64),
+            Some(b) => self.budget.release(b.bytes()),
             None => self.budget.count_unfiltered(false),
         }
     }
@@ -553,7 +558,7 @@ struct Shard {
     flush_at: usize,
     /// Names in the active set before it becomes a run.
     active_max: usize,
-    /// Shared by every shard's runs.
+    /// This shard's part of the store's filter budget.
     budget: Arc<FilterBudget>,
 }
 
@@ -854,12 +859,8 @@ impl std::fmt::Debug for FpStore {
 
 impl FpStore {
     /// Open (or create) the store in `dir`. Errors of the background thread
-    /// are counted in `errors` (and logged).
-    ///
-    /// # Errors
-    /// A [`StoreError`] naming the file or directory.
-    /// The runs' Bloom filters take at most `filter_bytes` of memory
-    /// together (see [`FilterBudget`]).
+    /// are counted in `errors` (and logged). The runs' Bloom filters take at
+    /// most `filter_bytes` of memory together (see [`FilterBudget`]).
     ///
     /// # Errors
     /// A [`StoreError`] naming the file or directory.

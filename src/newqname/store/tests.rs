@@ -19,6 +19,17 @@ fn fps(seed: u64, n: usize) -> Vec<u128> {
         .collect()
 }
 
+/// A store that cuts a run every `active_max` names, with the default filter budget.
+fn open_cut_every(dir: &Path, active_max: usize) -> FpStore {
+    FpStore::open_with(
+        dir,
+        errors(),
+        active_max,
+        FilterBudget::new(DEFAULT_FILTER_BYTES),
+    )
+    .unwrap()
+}
+
 fn files(dir: &Path, ext: &str) -> Vec<PathBuf> {
     let mut v = Vec::new();
     for shard in fs::read_dir(dir).unwrap() {
@@ -83,13 +94,7 @@ fn runs_are_cut_merged_and_bounded() {
     let dir = tempfile::tempdir().unwrap();
     let keys = fps(5, 20_000);
     {
-        let s = FpStore::open_with(
-            dir.path(),
-            errors(),
-            16,
-            FilterBudget::new(DEFAULT_FILTER_BYTES),
-        )
-        .unwrap();
+        let s = open_cut_every(dir.path(), 16);
         for k in &keys {
             s.insert(*k, false).unwrap();
         }
@@ -106,13 +111,7 @@ fn runs_are_cut_merged_and_bounded() {
             "synced logs deleted"
         );
     }
-    let s = FpStore::open_with(
-        dir.path(),
-        errors(),
-        16,
-        FilterBudget::new(DEFAULT_FILTER_BYTES),
-    )
-    .unwrap();
+    let s = open_cut_every(dir.path(), 16);
     assert!(keys.iter().all(|k| s.contains(*k).unwrap()));
     assert_eq!(
         fps(6, 20_000)
@@ -182,13 +181,7 @@ fn damaged_run_is_set_aside_and_the_rest_works() {
 #[test]
 fn concurrent_inserts_from_many_threads() {
     let dir = tempfile::tempdir().unwrap();
-    let s = FpStore::open_with(
-        dir.path(),
-        errors(),
-        64,
-        FilterBudget::new(DEFAULT_FILTER_BYTES),
-    )
-    .unwrap();
+    let s = open_cut_every(dir.path(), 64);
     let keys = fps(9, 40_000);
     std::thread::scope(|scope| {
         for chunk in keys.chunks(10_000) {
