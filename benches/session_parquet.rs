@@ -1,19 +1,17 @@
 //! Cost of turning session rows into a durable Parquet file: appending
-//! 100 000 realistic rows to the Arrow builder, and that plus writing one
-//! Snappy file (tmp, fsync, rename, directory fsync) to a temporary directory.
+//! 100 000 realistic rows to session chunks (the collector's part), and that
+//! plus encoding and writing one Snappy file (tmp, fsync, rename, directory
+//! fsync) to a temporary directory (the writer's part).
 
 use std::hint::black_box;
 
 use bytes::Bytes;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use edm::collector::parquet_file::{file_name, write_parquet_atomic};
-use edm::collector::session::{
-    AddrColumns, Labels, SessionBatchBuilder, SessionRow, session_schema,
-};
+use edm::collector::parquet_file::{WrittenFile, file_name};
+use edm::collector::session::{AddrColumns, Labels, SessionRow};
+use edm::collector::session_file::{SessionChunk, SessionFile};
 
 const ROWS: usize = 100_000;
-/// Rows per Arrow batch, as the collector cuts them.
-const ROWS_PER_BATCH: usize = 64 * 1024;
 
 /// A small deterministic generator (xorshift64*), so runs are comparable.
 struct Rng(u64);
@@ -96,17 +94,26 @@ fn rows() -> Vec<SessionRow> {
         .collect()
 }
 
-fn append_all(rows: &[SessionRow]) -> Vec<arrow_array::RecordBatch> {
-    let mut builder = SessionBatchBuilder::new(1024);
-    let mut batches = Vec::new();
+/// The rows in chunks, cut as the collector cuts them.
+fn append_all(rows: &[SessionRow]) -> Vec<SessionChunk> {
+    let mut chunk = SessionChunk::new();
+    let mut chunks = Vec::new();
     for row in rows {
-        builder.append(row);
-        if builder.len() >= ROWS_PER_BATCH {
-            batches.push(builder.finish());
+        chunk.append(row);
+        if chunk.is_full() {
+            chunks.push(std::mem::take(&mut chunk));
         }
     }
-    batches.push(builder.finish());
-    batches
+    chunks.push(chunk);
+    chunks
+}
+
+fn write_file(dir: &std::path::Path, name: &str, chunks: &[SessionChunk]) -> WrittenFile {
+    let mut f = SessionFile::create(dir, name).expect("create");
+    for c in chunks {
+        f.write(c).expect("write");
+    }
+    f.finish(name).expect("finish")
 }
 
 fn bench(c: &mut Criterion) {
@@ -119,16 +126,10 @@ fn bench(c: &mut Criterion) {
     g.sample_size(10);
     g.bench_function("append_100k", |b| b.iter(|| black_box(append_all(&rows))));
     g.bench_function("append_and_write_100k", |b| {
-        b.iter(|| {
-            let batches = append_all(&rows);
-            black_box(
-                write_parquet_atomic(dir.path(), &name, session_schema(), &batches).expect("write"),
-            )
-        });
+        b.iter(|| black_box(write_file(dir.path(), &name, &append_all(&rows))));
     });
     g.finish();
-    let written = write_parquet_atomic(dir.path(), &name, session_schema(), &append_all(&rows))
-        .expect("write");
+    let written = write_file(dir.path(), &name, &append_all(&rows));
     eprintln!("file size for {ROWS} rows: {} bytes", written.bytes);
 }
 

@@ -1,9 +1,10 @@
 //! The collector: one thread that receives session rows and histogram updates
-//! from every worker, builds session rows into Arrow batches and histogram
-//! counts in a map. Each full batch (64 Ki rows) goes straight to the writer
-//! thread, which streams it into the interval's session file
-//! ([`parquet_file::StreamingFile`]), so memory holds a few batches however
-//! many rows a minute brings. At each wall-clock minute (or on a manual
+//! from every worker, gathers session rows column by column into chunks
+//! ([`session_file::SessionChunk`]) and histogram counts in a map. Each full
+//! chunk (one page: 8 Ki rows) goes straight to the writer thread, which
+//! encodes it into the interval's session file
+//! ([`session_file::SessionFile`]), so memory holds a row group of encoded
+//! pages and a few chunks however many rows a minute brings. At each wall-clock minute (or on a manual
 //! rotation request) the session file is published under its interval name
 //! and the histogram file is written
 //! ([`parquet_file::write_parquet_atomic`]), both durably (tmp, fsync,
@@ -17,6 +18,8 @@
 
 pub mod parquet_file;
 pub mod session;
+pub mod session_file;
+mod thrift;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -34,15 +37,13 @@ use crate::histogram::parquet::{histogram_batch, histogram_schema};
 use crate::histogram::{DomainCounts, HistogramUpdate};
 use crate::metrics::Metrics;
 use crate::minimiser::WellKnown;
-use session::{SessionBatchBuilder, SessionRow, session_schema};
+use session::SessionRow;
+use session_file::{SessionChunk, SessionFile};
 
 /// File name prefix of session files.
 pub const SESSION_PREFIX: &str = "dns_session_block";
 /// File name prefix of histogram files.
 pub const HISTOGRAM_PREFIX: &str = "dns_histogram";
-
-/// Rows buffered per Arrow batch before it is cut (bounds builder memory).
-const ROWS_PER_BATCH: usize = 64 * 1024;
 
 /// Reply to a rotation request: `Err` carries the error text.
 pub type RotateReply = tokio::sync::oneshot::Sender<Result<(), String>>;
@@ -99,7 +100,7 @@ enum WriteJob {
     SessionRows {
         dir: PathBuf,
         tmp_name: String,
-        batch: RecordBatch,
+        chunk: Box<SessionChunk>,
     },
     /// The session interval is closed: publish its file as `name`.
     SessionClose { name: String },
@@ -160,7 +161,7 @@ struct State {
     metrics: Arc<Metrics>,
     // sessions
     session_start: OffsetDateTime,
-    builder: SessionBatchBuilder,
+    chunk: Box<SessionChunk>,
     session_rows: u64,
     // histograms
     histogram_start: OffsetDateTime,
@@ -186,7 +187,7 @@ impl State {
             writer,
             metrics,
             session_start: now,
-            builder: SessionBatchBuilder::new(1024),
+            chunk: Box::default(),
             session_rows: 0,
             histogram_start: now,
             counts: HashMap::new(),
@@ -234,8 +235,8 @@ impl State {
         match m {
             CollectorMsg::Sessions(rows) => {
                 for row in &rows {
-                    self.builder.append(row);
-                    if self.builder.len() >= ROWS_PER_BATCH {
+                    self.chunk.append(row);
+                    if self.chunk.is_full() {
                         self.stream_sessions();
                     }
                 }
@@ -296,15 +297,15 @@ impl State {
     /// interval's file: memory holds at most one batch per stage, however
     /// many rows a minute brings.
     fn stream_sessions(&mut self) {
-        let batch = self.builder.finish();
-        let rows = batch.num_rows() as u64;
+        let chunk = std::mem::take(&mut self.chunk);
+        let rows = chunk.len() as u64;
         let job = WriteJob::SessionRows {
             dir: self.config.session_dir.clone(),
             tmp_name: format!(
                 "{SESSION_PREFIX}-{}.parquet",
                 parquet_file::format_file_time(self.session_start)
             ),
-            batch,
+            chunk,
         };
         if self.writer.send(job).is_err() {
             tracing::error!(rows, "writer thread is gone; session rows lost");
@@ -315,7 +316,7 @@ impl State {
     }
 
     fn rotate_sessions(&mut self, stop: OffsetDateTime) {
-        if !self.builder.is_empty() {
+        if !self.chunk.is_empty() {
             self.stream_sessions();
         }
         let start = std::mem::replace(&mut self.session_start, stop);
@@ -401,8 +402,8 @@ fn run_writer(rx: &Receiver<WriteJob>, metrics: &Metrics) {
             WriteJob::SessionRows {
                 dir,
                 tmp_name,
-                batch,
-            } => session.write(&dir, &tmp_name, &batch, metrics),
+                chunk,
+            } => session.write(&dir, &tmp_name, &chunk, metrics),
             WriteJob::SessionClose { name } => session.close(&name, metrics),
         }
     }
@@ -420,7 +421,7 @@ fn run_writer(rx: &Receiver<WriteJob>, metrics: &Metrics) {
 /// The writer's open session file and the fate of its interval.
 #[derive(Default)]
 struct SessionWriter {
-    open: Option<parquet_file::StreamingFile>,
+    open: Option<SessionFile>,
     /// Set once the interval's file failed: the rows lost with it so far.
     failed_rows: Option<u64>,
 }
@@ -430,22 +431,22 @@ impl SessionWriter {
         &mut self,
         dir: &std::path::Path,
         tmp_name: &str,
-        batch: &RecordBatch,
+        chunk: &SessionChunk,
         metrics: &Metrics,
     ) {
-        let n = batch.num_rows() as u64;
+        let n = chunk.len() as u64;
         if let Some(lost) = &mut self.failed_rows {
             *lost += n;
             return;
         }
         if self.open.is_none() {
-            match parquet_file::StreamingFile::create(dir, tmp_name, session_schema()) {
+            match SessionFile::create(dir, tmp_name) {
                 Ok(f) => self.open = Some(f),
                 Err(e) => return self.fail(&e, n, metrics),
             }
         }
         if let Some(f) = &mut self.open {
-            if let Err(e) = f.write(batch) {
+            if let Err(e) = f.write(chunk) {
                 let rows = f.rows() + n;
                 if let Some(f) = self.open.take() {
                     f.abort();

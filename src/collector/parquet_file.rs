@@ -72,6 +72,15 @@ pub enum WriteError {
         #[source]
         source: ParquetError,
     },
+    /// Writing the temporary file failed; it was removed.
+    #[error("cannot write {}", path.display())]
+    Io {
+        /// The temporary file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
     /// The temporary file could not be flushed to disk; it was removed.
     #[error("cannot sync {}", path.display())]
     Sync {
@@ -113,6 +122,7 @@ impl WriteError {
             Self::CreateDir { path, .. }
             | Self::Create { path, .. }
             | Self::Parquet { path, .. }
+            | Self::Io { path, .. }
             | Self::Sync { path, .. }
             | Self::SyncDir { path, .. } => path,
             Self::Rename { from, .. } => from,
@@ -359,17 +369,99 @@ pub fn write_parquet_atomic(
 
 /// Rows per Parquet row group: bounds what the encoder buffers in memory
 /// while a file is being streamed (a few tens of MB of encoded pages).
-const ROW_GROUP_ROWS: usize = 256 * 1024;
+pub(crate) const ROW_GROUP_ROWS: usize = 256 * 1024;
 
-/// A Parquet file written batch by batch while its interval is open, so the
-/// interval's rows are never all held in memory, then published atomically
+/// The temporary name of a file under construction and its publication:
+/// `dir/<tmp_name>.tmp` is created exclusively (never reusing a name a kept
+/// `.tmp` holds), and once written and fsynced by its owner it is published
+/// under its final name without replacing an existing file, then the
+/// directory is fsynced.
+#[derive(Debug)]
+pub struct TmpFile {
+    dir: PathBuf,
+    tmp: PathBuf,
+}
+
+impl TmpFile {
+    /// Create `dir/<tmp_name>.tmp` (and `dir`, mode 0750, if missing).
+    ///
+    /// # Errors
+    /// [`WriteError::CreateDir`] or [`WriteError::Create`], naming the path.
+    pub fn create(dir: &Path, tmp_name: &str) -> Result<(Self, File), WriteError> {
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(DIR_MODE)
+            .create(dir)
+            .map_err(|source| WriteError::CreateDir {
+                path: dir.to_path_buf(),
+                source,
+            })?;
+        // Never reuse a name: a `.tmp` kept after a failed publish stays.
+        let mut n = 0;
+        loop {
+            let tmp = if n == 0 {
+                dir.join(format!("{tmp_name}{TMP_SUFFIX}"))
+            } else {
+                dir.join(format!("{tmp_name}.{n}{TMP_SUFFIX}"))
+            };
+            match fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&tmp)
+            {
+                Ok(f) => {
+                    let dir = dir.to_path_buf();
+                    return Ok((Self { dir, tmp }, f));
+                }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists && n < MAX_NAME_SUFFIX => {
+                    n += 1;
+                }
+                Err(source) => return Err(WriteError::Create { path: tmp, source }),
+            }
+        }
+    }
+
+    /// The temporary file's path.
+    pub fn path(&self) -> &Path {
+        &self.tmp
+    }
+
+    /// Remove the temporary file (best effort; a leftover is reported at the
+    /// next startup).
+    pub fn remove(self) {
+        let _ = fs::remove_file(&self.tmp);
+    }
+
+    /// Publish the written and fsynced file as `dir/name` (never replacing an
+    /// existing file, see [`write_parquet_atomic`]) and fsync the directory.
+    ///
+    /// # Errors
+    /// [`WriteError::Rename`] (the temporary file is kept) or
+    /// [`WriteError::SyncDir`].
+    pub fn publish(self, name: &str) -> Result<PathBuf, WriteError> {
+        let path = publish(&self.tmp, &self.dir, name).map_err(|source| WriteError::Rename {
+            from: self.tmp.clone(),
+            to: self.dir.join(name),
+            source,
+        })?;
+        File::open(&self.dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|source| WriteError::SyncDir {
+                dir: self.dir.clone(),
+                path: path.clone(),
+                source,
+            })?;
+        Ok(path)
+    }
+}
+
+/// A Parquet file written from Arrow batches, then published atomically
 /// under its final name ([`StreamingFile::finish`]). It is written as
 /// `<tmp_name>.tmp` in its directory; until published it is invisible to
 /// readers of `*.parquet`, and a crash leaves only the `.tmp` file (reported
 /// at the next startup).
 pub struct StreamingFile {
-    dir: PathBuf,
-    tmp: PathBuf,
+    tmp: TmpFile,
     writer: ArrowWriter<File>,
     rows: u64,
 }
@@ -390,49 +482,20 @@ impl StreamingFile {
     /// [`WriteError::CreateDir`], [`WriteError::Create`] or
     /// [`WriteError::Parquet`], naming the path.
     pub fn create(dir: &Path, tmp_name: &str, schema: SchemaRef) -> Result<Self, WriteError> {
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(DIR_MODE)
-            .create(dir)
-            .map_err(|source| WriteError::CreateDir {
-                path: dir.to_path_buf(),
-                source,
-            })?;
-        // Never reuse a name: a `.tmp` kept after a failed publish stays.
-        let mut n = 0;
-        let (tmp, file) = loop {
-            let tmp = if n == 0 {
-                dir.join(format!("{tmp_name}{TMP_SUFFIX}"))
-            } else {
-                dir.join(format!("{tmp_name}.{n}{TMP_SUFFIX}"))
-            };
-            match fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&tmp)
-            {
-                Ok(f) => break (tmp, f),
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists && n < MAX_NAME_SUFFIX => {
-                    n += 1;
-                }
-                Err(source) => return Err(WriteError::Create { path: tmp, source }),
-            }
-        };
+        let (tmp, file) = TmpFile::create(dir, tmp_name)?;
         let options = writer_options(&schema);
-        let writer =
-            ArrowWriter::try_new_with_options(file, schema, options).map_err(|source| {
-                let _ = fs::remove_file(&tmp);
-                WriteError::Parquet {
-                    path: tmp.clone(),
-                    source,
-                }
-            })?;
-        Ok(Self {
-            dir: dir.to_path_buf(),
-            tmp,
-            writer,
-            rows: 0,
-        })
+        match ArrowWriter::try_new_with_options(file, schema, options) {
+            Ok(writer) => Ok(Self {
+                tmp,
+                writer,
+                rows: 0,
+            }),
+            Err(source) => {
+                let path = tmp.path().to_path_buf();
+                tmp.remove();
+                Err(WriteError::Parquet { path, source })
+            }
+        }
     }
 
     /// Append a batch. After an error the file is unusable: call
@@ -444,7 +507,7 @@ impl StreamingFile {
         self.writer
             .write(batch)
             .map_err(|source| WriteError::Parquet {
-                path: self.tmp.clone(),
+                path: self.tmp.path().to_path_buf(),
                 source,
             })?;
         self.rows += batch.num_rows() as u64;
@@ -459,9 +522,8 @@ impl StreamingFile {
     /// Remove the temporary file (best effort; a leftover is reported at the
     /// next startup).
     pub fn abort(self) {
-        let tmp = self.tmp.clone();
-        drop(self);
-        let _ = fs::remove_file(tmp);
+        drop(self.writer);
+        self.tmp.remove();
     }
 
     /// Write the footer, fsync, and publish as `dir/name` (never replacing an
@@ -471,42 +533,28 @@ impl StreamingFile {
     /// See [`WriteError`]: on a write or sync error the temporary file is
     /// removed; on a rename error it is kept.
     pub fn finish(mut self, name: &str) -> Result<WrittenFile, WriteError> {
-        let tmp = self.tmp.clone();
+        let path = self.tmp.path().to_path_buf();
         let finished = self
             .writer
             .finish()
             .map_err(|source| WriteError::Parquet {
-                path: tmp.clone(),
+                path: path.clone(),
                 source,
             })
             .and_then(|_| {
                 self.writer
                     .inner()
                     .sync_all()
-                    .map_err(|source| WriteError::Sync {
-                        path: tmp.clone(),
-                        source,
-                    })
+                    .map_err(|source| WriteError::Sync { path, source })
             });
         let bytes = self.writer.bytes_written() as u64;
-        let (dir, rows) = (self.dir.clone(), self.rows);
-        drop(self);
+        let rows = self.rows;
+        drop(self.writer);
         if let Err(e) = finished {
-            let _ = fs::remove_file(&tmp);
+            self.tmp.remove();
             return Err(e);
         }
-        let path = publish(&tmp, &dir, name).map_err(|source| WriteError::Rename {
-            from: tmp.clone(),
-            to: dir.join(name),
-            source,
-        })?;
-        File::open(&dir)
-            .and_then(|d| d.sync_all())
-            .map_err(|source| WriteError::SyncDir {
-                dir: dir.clone(),
-                path: path.clone(),
-                source,
-            })?;
+        let path = self.tmp.publish(name)?;
         Ok(WrittenFile { path, bytes, rows })
     }
 }
