@@ -34,6 +34,12 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 const DRAIN_IDLE: Duration = Duration::from_millis(200);
 /// Socket read buffer size.
 const READ_CHUNK: usize = 64 * 1024;
+/// Frames a connection gathers before it hands a batch to the workers.
+const BATCH_FRAMES: usize = 512;
+/// How long a partial batch may wait for more frames. Senders such as
+/// `fstrm_replay` write one frame per syscall; without this, every read of a
+/// few frames would be its own batch, waking a worker each time.
+const BATCH_DELAY: Duration = Duration::from_millis(1);
 
 /// Errors setting up an input.
 #[derive(Debug, thiserror::Error)]
@@ -307,6 +313,28 @@ async fn run_connection<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
+    let mut pending = Pending::default();
+    let result = read_frames(stream, ctx, shutdown, &mut pending, frames).await;
+    // However the connection ended, frames received intact are delivered.
+    let flushed = pending.flush(ctx, frames).await;
+    let rest = result?;
+    flushed?;
+    Ok(rest)
+}
+
+/// Read and decode frames into `pending`, handing full batches (and partial
+/// ones after [`BATCH_DELAY`]) to the workers. Returns the number of bytes of
+/// an incomplete trailing frame.
+async fn read_frames<S>(
+    stream: &mut S,
+    ctx: &InputContext,
+    shutdown: &CancellationToken,
+    pending: &mut Pending,
+    frames: &mut u64,
+) -> Result<usize, ConnEnd>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
     let mut decoder = Decoder::new(ctx.max_frame_len);
     let mut session = ReceiverSession::new(CONTENT_TYPE_DNSTAP);
     let mut buf = BytesMut::with_capacity(READ_CHUNK);
@@ -315,87 +343,106 @@ where
         if buf.capacity() - buf.len() < 4096 {
             buf.reserve(READ_CHUNK);
         }
-        let n = if let Some(deadline) = draining {
-            let idle = tokio::time::Instant::now() + DRAIN_IDLE;
-            match tokio::time::timeout_at(idle.min(deadline), stream.read_buf(&mut buf)).await {
-                Ok(r) => r?,
+        // `None`: the partial batch's time is up before more data came.
+        let read = if let Some(deadline) = draining {
+            let quiet = (tokio::time::Instant::now() + DRAIN_IDLE).min(deadline);
+            let until = pending.flush_at.map_or(quiet, |f| f.min(quiet));
+            match tokio::time::timeout_at(until, stream.read_buf(&mut buf)).await {
+                Ok(r) => Some(r?),
+                Err(_) if until < quiet => None,
                 Err(_) => return Ok(buf.len()),
             }
         } else if !session.started() {
             tokio::select! {
-                r = tokio::time::timeout(HANDSHAKE_TIMEOUT, stream.read_buf(&mut buf)) => r.map_err(|_| ConnEnd::Timeout)??,
+                r = tokio::time::timeout(HANDSHAKE_TIMEOUT, stream.read_buf(&mut buf)) => Some(r.map_err(|_| ConnEnd::Timeout)??),
                 _ = shutdown.cancelled() => return Ok(buf.len()),
+            }
+        } else if let Some(flush_at) = pending.flush_at {
+            tokio::select! {
+                r = tokio::time::timeout_at(flush_at, stream.read_buf(&mut buf)) => r.ok().transpose()?,
+                _ = shutdown.cancelled() => {
+                    draining = Some(tokio::time::Instant::now() + ctx.drain);
+                    continue;
+                }
             }
         } else {
             tokio::select! {
-                r = stream.read_buf(&mut buf) => r?,
+                r = stream.read_buf(&mut buf) => Some(r?),
                 _ = shutdown.cancelled() => {
                     draining = Some(tokio::time::Instant::now() + ctx.drain);
                     continue;
                 }
             }
         };
+        let Some(n) = read else {
+            pending.flush(ctx, frames).await?;
+            continue;
+        };
         if n == 0 {
             return Ok(buf.len());
         }
-        let mut batch: Batch = Vec::new();
-        let mut bytes = 0u64;
-        let mut finished = false;
-        let mut error = None;
         loop {
-            let frame = match decoder.decode(&mut buf) {
-                Ok(Some(f)) => f,
-                Ok(None) => break,
-                Err(e) => {
-                    error = Some(e);
-                    break;
-                }
+            let frame = match decoder.decode(&mut buf)? {
+                Some(f) => f,
+                None => break,
             };
-            match session.on_frame(frame) {
-                Ok(Action::Data(d)) => {
-                    bytes += d.len() as u64;
-                    batch.push(d);
+            match session.on_frame(frame)? {
+                Action::Data(d) => {
+                    pending.bytes += d.len() as u64;
+                    pending.batch.push(d);
                 }
-                Ok(Action::Reply(r)) => {
+                Action::Reply(r) => {
                     tokio::time::timeout(HANDSHAKE_TIMEOUT, stream.write_all(&r))
                         .await
                         .map_err(|_| ConnEnd::Timeout)??;
                 }
-                Ok(Action::Started) => {}
-                Ok(Action::Ignored) => {
+                Action::Started => {}
+                Action::Ignored => {
                     ctx.metrics.input_control_ignored.fetch_add(1, Relaxed);
                 }
-                Ok(Action::Finish(reply)) => {
+                Action::Finish(reply) => {
                     if let Some(r) = reply {
                         let _ = tokio::time::timeout(HANDSHAKE_TIMEOUT, stream.write_all(&r)).await;
                     }
-                    finished = true;
-                    break;
-                }
-                Err(e) => {
-                    error = Some(e);
-                    break;
+                    return Ok(0);
                 }
             }
         }
-        // Frames decoded before an error are still delivered: they were received intact.
-        if !batch.is_empty() {
-            *frames += batch.len() as u64;
-            ctx.metrics
-                .input_frames
-                .fetch_add(batch.len() as u64, Relaxed);
-            ctx.metrics.input_bytes.fetch_add(bytes, Relaxed);
-            ctx.tx
-                .send_async(batch)
-                .await
-                .map_err(|_| ConnEnd::QueueClosed)?;
+        if pending.batch.len() >= BATCH_FRAMES {
+            pending.flush(ctx, frames).await?;
+        } else if !pending.batch.is_empty() && pending.flush_at.is_none() {
+            pending.flush_at = Some(tokio::time::Instant::now() + BATCH_DELAY);
         }
-        if let Some(e) = error {
-            return Err(e.into());
+    }
+}
+
+/// Data frames of a connection not yet handed to the workers.
+#[derive(Default)]
+struct Pending {
+    batch: Batch,
+    bytes: u64,
+    /// When the partial batch goes out even if it is not full.
+    flush_at: Option<tokio::time::Instant>,
+}
+
+impl Pending {
+    /// Hand the frames gathered so far to the workers (waiting for room).
+    async fn flush(&mut self, ctx: &InputContext, frames: &mut u64) -> Result<(), ConnEnd> {
+        self.flush_at = None;
+        if self.batch.is_empty() {
+            return Ok(());
         }
-        if finished {
-            return Ok(0);
-        }
+        let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH_FRAMES));
+        let n = batch.len() as u64;
+        *frames += n;
+        ctx.metrics.input_frames.fetch_add(n, Relaxed);
+        ctx.metrics
+            .input_bytes
+            .fetch_add(std::mem::take(&mut self.bytes), Relaxed);
+        ctx.tx
+            .send_async(batch)
+            .await
+            .map_err(|_| ConnEnd::QueueClosed)
     }
 }
 
