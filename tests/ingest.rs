@@ -108,6 +108,37 @@ fn stale_socket_is_replaced_and_mode_applied() {
     edm.stop().summary().assert_accounted();
 }
 
+/// Frames are handed to the workers in batches; a partial batch must not wait
+/// for more frames, nor for its connection to end.
+#[test]
+fn frames_of_an_open_quiet_connection_are_processed() {
+    let dir = tempdir("quiet");
+    let sock = dir.path().join("edm.sock");
+    let cfg = config_text(
+        dir.path(),
+        &format!("input-unix = \"{}\"", sock.display()),
+        "",
+    );
+    let edm = Edm::start(dir.path(), &cfg, 1);
+    let mut c = connect_unix(&sock);
+    c.write_all(&control_frame(START, Some(CONTENT_TYPE)))
+        .unwrap();
+    for f in &sample()[..3] {
+        // One frame per write, like fstrm_replay.
+        c.write_all(&data_frame(f)).unwrap();
+    }
+    edm.wait_metric("edm_processed_dnstap_total", 3, WAIT);
+    // The connection is still open; more frames later are processed too.
+    std::thread::sleep(Duration::from_millis(50));
+    c.write_all(&data_frame(&sample()[3])).unwrap();
+    edm.wait_metric("edm_processed_dnstap_total", 4, WAIT);
+    c.write_all(&control_frame(STOP, None)).unwrap();
+    drop(c);
+    let s = edm.stop().summary();
+    s.assert_accounted();
+    assert_eq!(s.frames, 4);
+}
+
 /// One malformed connection, then a good frame on a fresh connection.
 struct Case {
     name: &'static str,
