@@ -34,7 +34,8 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 const DRAIN_IDLE: Duration = Duration::from_millis(200);
 /// Socket read buffer size.
 const READ_CHUNK: usize = 64 * 1024;
-/// Frames a connection gathers before it hands a batch to the workers.
+/// Frames a connection gathers from small reads before it hands a batch to
+/// the workers (a read of half a chunk or more is handed on at once).
 const BATCH_FRAMES: usize = 512;
 /// How long a partial batch may wait for more frames. Senders such as
 /// `fstrm_replay` write one frame per syscall; without this, every read of a
@@ -408,7 +409,9 @@ where
                 }
             }
         }
-        if pending.batch.len() >= BATCH_FRAMES {
+        // A large read means the sender writes in bulk: no need to wait, and
+        // a batch spanning several large reads would hold their buffers.
+        if pending.batch.len() >= BATCH_FRAMES || n >= READ_CHUNK / 2 {
             pending.flush(ctx, frames).await?;
         } else if !pending.batch.is_empty() && pending.flush_at.is_none() {
             pending.flush_at = Some(tokio::time::Instant::now() + BATCH_DELAY);
