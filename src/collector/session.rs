@@ -73,48 +73,50 @@ pub struct SessionRow {
     pub response_message: bytes::Bytes,
 }
 
+/// Labels of `qname` the way the reference splits them (no escapes in
+/// these tests): for tests of the session file writer and the collector.
+#[cfg(test)]
+pub(crate) fn test_labels(qname: &str) -> Labels {
+    let mut out = Labels::default();
+    let body = qname.strip_suffix('.').unwrap_or(qname);
+    if body.is_empty() {
+        return out;
+    }
+    let mut ranges = Vec::new();
+    let mut start = 0;
+    for part in body.split('.') {
+        let end = start + part.len();
+        ranges.push((start as u16, end as u16));
+        start = end + 1;
+    }
+    ranges.reverse();
+    for (i, r) in ranges.iter().take(LABEL_COLUMNS).enumerate() {
+        out.parts[i] = Some(*r);
+    }
+    if ranges.len() > LABEL_COLUMNS {
+        let rest: Vec<&str> = ranges[9..]
+            .iter()
+            .map(|&(s, e)| &body[s as usize..e as usize])
+            .collect();
+        out.label9_overflow = Some(rest.join("."));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// Labels of `qname` the way the reference splits them (no escapes in these tests).
-    fn labels(qname: &str) -> Labels {
-        let mut out = Labels::default();
-        let body = qname.strip_suffix('.').unwrap_or(qname);
-        if body.is_empty() {
-            return out;
-        }
-        let mut ranges = Vec::new();
-        let mut start = 0;
-        for part in body.split('.') {
-            let end = start + part.len();
-            ranges.push((start as u16, end as u16));
-            start = end + 1;
-        }
-        ranges.reverse();
-        for (i, r) in ranges.iter().take(LABEL_COLUMNS).enumerate() {
-            out.parts[i] = Some(*r);
-        }
-        if ranges.len() > LABEL_COLUMNS {
-            let rest: Vec<&str> = ranges[9..]
-                .iter()
-                .map(|&(s, e)| &body[s as usize..e as usize])
-                .collect();
-            out.label9_overflow = Some(rest.join("."));
-        }
-        out
-    }
-
     #[test]
     fn labels_get() {
-        let l = labels("www.Example.com.");
+        let l = test_labels("www.Example.com.");
         assert_eq!(l.get("www.Example.com.", 0), Some("com"));
         assert_eq!(l.get("www.Example.com.", 1), Some("Example"));
         assert_eq!(l.get("www.Example.com.", 2), Some("www"));
         assert_eq!(l.get("www.Example.com.", 3), None);
         assert_eq!(l.get("www.Example.com.", 10), None);
         let long = "l11.l10.l9.l8.l7.l6.l5.l4.l3.l2.l1.l0.";
-        let l = labels(long);
+        let l = test_labels(long);
         assert_eq!(l.get(long, 8), Some("l8"));
         assert_eq!(l.get(long, 9), Some("l9.l10.l11"));
         // A range off a char boundary or out of bounds reads as NULL.

@@ -37,7 +37,7 @@ use hashbrown::HashTable;
 
 use super::parquet_file::{ROW_GROUP_ROWS, TmpFile, WriteError, WrittenFile};
 use super::session::{AddrColumns, LABEL_COLUMNS, SessionRow};
-use super::thrift::{Elem, Writer};
+use super::thrift::{Elem, Writer, varint};
 
 /// Root name of the session files' Parquet schema, as in the reference.
 pub const SESSION_SCHEMA_ROOT: &str = "sessionData";
@@ -373,14 +373,6 @@ const PAGE_DICTIONARY: i32 = 2;
 const CODEC_SNAPPY: i32 = 1;
 const REPETITION_OPTIONAL: i32 = 1;
 
-fn varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
 /// Definition levels (bit width 1) of `defined` as RLE / bit-packed hybrid
 /// runs: one RLE run when every row is alike, else one bit-packed run.
 fn encode_def_levels(out: &mut Vec<u8>, defined: &[u8]) {
@@ -524,20 +516,18 @@ impl MinMax {
         }
     }
 
-    /// Merge a page's min and max of fixed-width values, ordered by `key`.
-    fn update_fixed<T: Copy, K: Ord>(
-        &mut self,
-        page: Option<(T, T)>,
-        key: impl Fn(T) -> K,
-        decode: impl Fn(&[u8]) -> T,
-        encode: impl Fn(T) -> Vec<u8>,
-    ) {
-        let Some((lo, hi)) = page else { return };
-        if !self.set || key(lo) < key(decode(&self.min)) {
-            self.min = encode(lo);
+    /// Merge the min and max of a page's fixed-width values.
+    fn update_fixed<T: FixedValue>(&mut self, values: &[T]) {
+        let (Some(&lo), Some(&hi)) = (values.iter().min(), values.iter().max()) else {
+            return;
+        };
+        if !self.set || lo < T::from_le(&self.min) {
+            self.min.clear();
+            self.min.extend_from_slice(lo.le().as_ref());
         }
-        if !self.set || key(hi) > key(decode(&self.max)) {
-            self.max = encode(hi);
+        if !self.set || hi > T::from_le(&self.max) {
+            self.max.clear();
+            self.max.extend_from_slice(hi.le().as_ref());
         }
         self.set = true;
     }
@@ -547,6 +537,53 @@ impl MinMax {
         self.max.clear();
         self.set = false;
     }
+}
+
+/// A fixed-width value as Parquet stores it: PLAIN is little-endian, and
+/// statistics compare the values themselves (unsigned for `UINT_*`).
+trait FixedValue: Copy + Ord {
+    type Le: AsRef<[u8]>;
+    fn le(self) -> Self::Le;
+    /// The value of PLAIN bytes (0 for a wrong length, which never occurs:
+    /// the bytes are always written by [`FixedValue::le`]).
+    fn from_le(b: &[u8]) -> Self;
+}
+
+macro_rules! fixed_value {
+    ($($t:ty),*) => {$(
+        impl FixedValue for $t {
+            type Le = [u8; std::mem::size_of::<$t>()];
+            fn le(self) -> Self::Le {
+                self.to_le_bytes()
+            }
+            fn from_le(b: &[u8]) -> Self {
+                b.try_into().map_or(0, <$t>::from_le_bytes)
+            }
+        }
+    )*};
+}
+
+fixed_value!(u32, u64, i64);
+
+/// Dictionary indices of `values` into `indices`, and their min/max.
+fn index_fixed<T: FixedValue>(
+    d: &mut Dictionary,
+    values: &[T],
+    indices: &mut Vec<u32>,
+    stats: &mut MinMax,
+) {
+    for &v in values {
+        indices.push(d.index(v.le().as_ref(), |_| {}));
+    }
+    stats.update_fixed(values);
+}
+
+/// `values` PLAIN-encoded into `page`, and their min/max.
+fn plain_fixed<T: FixedValue>(values: &[T], page: &mut Vec<u8>, stats: &mut MinMax) {
+    for &v in values {
+        page.extend_from_slice(v.le().as_ref());
+    }
+    stats.update_fixed(values);
 }
 
 /// A column chunk of the open row group: its encoded data pages, waiting
@@ -936,28 +973,8 @@ fn encode_page(
         let d = &mut state.dictionary;
         s.indices.clear();
         match column {
-            Column::U32(c) => {
-                for &v in &c.values {
-                    s.indices.push(d.index(&v.to_le_bytes(), |_| {}));
-                }
-                stats.update_fixed(
-                    min_max_of(&c.values),
-                    |v| v,
-                    le_u32,
-                    |v| v.to_le_bytes().to_vec(),
-                );
-            }
-            Column::U64(c) => {
-                for &v in &c.values {
-                    s.indices.push(d.index(&v.to_le_bytes(), |_| {}));
-                }
-                stats.update_fixed(
-                    min_max_of(&c.values),
-                    |v| v,
-                    le_u64,
-                    |v| v.to_le_bytes().to_vec(),
-                );
-            }
+            Column::U32(c) => index_fixed(d, &c.values, &mut s.indices, stats),
+            Column::U64(c) => index_fixed(d, &c.values, &mut s.indices, stats),
             Column::Bytes(c) => {
                 for v in c.values() {
                     s.indices.push(d.index(v, |v| {
@@ -976,35 +993,9 @@ fn encode_page(
         }
     } else {
         match column {
-            Column::U32(c) => {
-                for &v in &c.values {
-                    s.page.extend_from_slice(&v.to_le_bytes());
-                }
-                stats.update_fixed(
-                    min_max_of(&c.values),
-                    |v| v,
-                    le_u32,
-                    |v| v.to_le_bytes().to_vec(),
-                );
-            }
-            Column::U64(c) => {
-                for &v in &c.values {
-                    s.page.extend_from_slice(&v.to_le_bytes());
-                }
-                stats.update_fixed(
-                    min_max_of(&c.values),
-                    |v| v,
-                    le_u64,
-                    |v| v.to_le_bytes().to_vec(),
-                );
-            }
-            Column::Time(v) => {
-                for &t in v {
-                    s.page.extend_from_slice(&t.to_le_bytes());
-                }
-                let page = v.iter().min().copied().zip(v.iter().max().copied());
-                stats.update_fixed(page, |v| v, le_i64, |v| v.to_le_bytes().to_vec());
-            }
+            Column::U32(c) => plain_fixed(&c.values, &mut s.page, stats),
+            Column::U64(c) => plain_fixed(&c.values, &mut s.page, stats),
+            Column::Time(v) => plain_fixed(v, &mut s.page, stats),
             Column::Bytes(c) => {
                 for v in c.values() {
                     s.page.extend_from_slice(&(v.len() as u32).to_le_bytes());
@@ -1044,22 +1035,6 @@ fn encode_page(
     state.values += rows as u64;
     state.nulls += (rows - defined_count) as u64;
     Ok(())
-}
-
-fn min_max_of<T: Copy + Ord>(v: &[T]) -> Option<(T, T)> {
-    Some((*v.iter().min()?, *v.iter().max()?))
-}
-
-fn le_u32(b: &[u8]) -> u32 {
-    b.try_into().map_or(0, u32::from_le_bytes)
-}
-
-fn le_u64(b: &[u8]) -> u64 {
-    b.try_into().map_or(0, u64::from_le_bytes)
-}
-
-fn le_i64(b: &[u8]) -> i64 {
-    b.try_into().map_or(0, i64::from_le_bytes)
 }
 
 /// The footer's `FileMetaData`.
@@ -1172,13 +1147,13 @@ mod tests {
     use super::*;
     use std::path::Path;
 
-    use crate::collector::session::Labels;
+    use crate::collector::session::test_labels;
+    use arrow_array::Array;
     use arrow_array::RecordBatch;
     use arrow_array::cast::AsArray;
     use arrow_array::types::{
         TimestampMicrosecondType, UInt8Type, UInt16Type, UInt32Type, UInt64Type,
     };
-    use arrow_array::{Array, BinaryArray, StringArray};
     use arrow_schema::DataType;
     use bytes::Bytes;
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -1189,34 +1164,6 @@ mod tests {
     use parquet::column::page::Page;
     use parquet::file::reader::{FileReader, SerializedFileReader};
     use parquet::file::statistics::Statistics;
-
-    /// Labels of `qname` the way the reference splits them (no escapes in these tests).
-    fn labels(qname: &str) -> Labels {
-        let mut out = Labels::default();
-        let body = qname.strip_suffix('.').unwrap_or(qname);
-        if body.is_empty() {
-            return out;
-        }
-        let mut ranges = Vec::new();
-        let mut start = 0;
-        for part in body.split('.') {
-            let end = start + part.len();
-            ranges.push((start as u16, end as u16));
-            start = end + 1;
-        }
-        ranges.reverse();
-        for (i, r) in ranges.iter().take(LABEL_COLUMNS).enumerate() {
-            out.parts[i] = Some(*r);
-        }
-        if ranges.len() > LABEL_COLUMNS {
-            let rest: Vec<&str> = ranges[9..]
-                .iter()
-                .map(|&(s, e)| &body[s as usize..e as usize])
-                .collect();
-            out.label9_overflow = Some(rest.join("."));
-        }
-        out
-    }
 
     fn rows() -> Vec<SessionRow> {
         let long = "l11.l10.l9.l8.l7.l6.l5.l4.l3.l2.l1.l0.".to_string();
@@ -1232,7 +1179,7 @@ mod tests {
                 dest_port: Some(53),
                 dns_protocol: Some(1),
                 server_id: Some(Bytes::from_static(b"resolver-1")),
-                labels: labels("www.Example.com."),
+                labels: test_labels("www.Example.com."),
                 qname: "www.Example.com.".into(),
                 response_message: Bytes::from_static(&[0x12, 0x34, 0x81, 0x80, 0, 1]),
             },
@@ -1244,7 +1191,7 @@ mod tests {
                 dest_port: None,
                 dns_protocol: None,
                 server_id: None,
-                labels: labels("."),
+                labels: test_labels("."),
                 qname: ".".into(),
                 response_message: Bytes::new(),
             },
@@ -1259,7 +1206,7 @@ mod tests {
                 dest_port: Some(0),
                 dns_protocol: Some(u8::MAX),
                 server_id: Some(Bytes::from_static(&[0xff, 0x00])),
-                labels: labels(&long),
+                labels: test_labels(&long),
                 qname: long,
                 response_message: Bytes::from_static(b"\x00\x01wire"),
             },
@@ -1268,82 +1215,35 @@ mod tests {
 
     /// Checks `b` (written from [`rows`]) column by column.
     fn check_values(b: &RecordBatch) {
-        let col = |n: &str| b.column_by_name(n).unwrap().clone();
-        let u32s = |n: &str| {
-            let c = col(n);
-            (0..3)
-                .map(|i| {
-                    c.is_valid(i)
-                        .then(|| c.as_primitive::<UInt32Type>().value(i))
-                })
-                .collect::<Vec<_>>()
-        };
-        let u64s = |n: &str| {
-            let c = col(n);
-            (0..3)
-                .map(|i| {
-                    c.is_valid(i)
-                        .then(|| c.as_primitive::<UInt64Type>().value(i))
-                })
-                .collect::<Vec<_>>()
-        };
-        let u16s = |n: &str| {
-            let c = col(n);
-            (0..3)
-                .map(|i| {
-                    c.is_valid(i)
-                        .then(|| c.as_primitive::<UInt16Type>().value(i))
-                })
-                .collect::<Vec<_>>()
-        };
-        let strs = |n: &str| {
-            let c = col(n);
-            let c = c.as_any().downcast_ref::<StringArray>().unwrap();
-            (0..3)
-                .map(|i| c.is_valid(i).then(|| c.value(i).to_string()))
-                .collect::<Vec<_>>()
-        };
-        let bins = |n: &str| {
-            let c = col(n);
-            let c = c.as_any().downcast_ref::<BinaryArray>().unwrap();
-            (0..3)
-                .map(|i| c.is_valid(i).then(|| c.value(i).to_vec()))
-                .collect::<Vec<_>>()
-        };
-        assert_eq!(u32s("source_ipv4"), [Some(0xC633_6414), None, None]);
-        assert_eq!(u64s("source_ipv6_network"), [None, None, Some(u64::MAX)]);
-        assert_eq!(u64s("source_ipv6_host"), [None, None, Some(1)]);
-        assert_eq!(u16s("source_port"), [Some(53_000), None, Some(u16::MAX)]);
-        assert_eq!(u32s("dest_ipv4"), [None, Some(u32::MAX), None]);
+        let b = std::slice::from_ref(b);
+        let u = |n: &str| ints(b, n);
+        let bytes = |n: &str| strings(b, n);
+        let s = |v: &str| Some(v.as_bytes().to_vec());
+        assert_eq!(u("source_ipv4"), [Some(0xC633_6414), None, None]);
+        assert_eq!(u("source_ipv6_network"), [None, None, Some(u64::MAX)]);
+        assert_eq!(u("source_ipv6_host"), [None, None, Some(1)]);
+        assert_eq!(u("source_port"), [Some(53_000), None, Some(65_535)]);
+        assert_eq!(u("dest_ipv4"), [None, Some(0xffff_ffff), None]);
         assert_eq!(
-            u64s("dest_ipv6_network"),
+            u("dest_ipv6_network"),
             [Some(0x2001_0db8_0000_0000), None, None]
         );
         assert_eq!(
-            u64s("dest_ipv6_host"),
+            u("dest_ipv6_host"),
             [Some(0xffff_ffff_ffff_fffe), None, None]
         );
-        assert_eq!(u16s("dest_port"), [Some(53), None, Some(0)]);
-        let proto = col("dns_protocol");
-        let proto: Vec<_> = (0..3)
-            .map(|i| {
-                proto
-                    .is_valid(i)
-                    .then(|| proto.as_primitive::<UInt8Type>().value(i))
-            })
-            .collect();
-        assert_eq!(proto, [Some(1), None, Some(u8::MAX)]);
-        let s = |v: &str| Some(v.to_string());
-        assert_eq!(strs("label0"), [s("com"), None, s("l0")]);
-        assert_eq!(strs("label1"), [s("Example"), None, s("l1")]);
-        assert_eq!(strs("label2"), [s("www"), None, s("l2")]);
-        assert_eq!(strs("label3"), [None, None, s("l3")]);
-        assert_eq!(strs("label8"), [None, None, s("l8")]);
-        assert_eq!(strs("label9"), [None, None, s("l9.l10.l11")]);
-        assert_eq!(bins("query_message"), [None, None, None]);
-        assert_eq!(col("query_time").null_count(), 3);
+        assert_eq!(u("dest_port"), [Some(53), None, Some(0)]);
+        assert_eq!(u("dns_protocol"), [Some(1), None, Some(255)]);
+        assert_eq!(bytes("label0"), [s("com"), None, s("l0")]);
+        assert_eq!(bytes("label1"), [s("Example"), None, s("l1")]);
+        assert_eq!(bytes("label2"), [s("www"), None, s("l2")]);
+        assert_eq!(bytes("label3"), [None, None, s("l3")]);
+        assert_eq!(bytes("label8"), [None, None, s("l8")]);
+        assert_eq!(bytes("label9"), [None, None, s("l9.l10.l11")]);
+        assert_eq!(bytes("query_message"), [None, None, None]);
+        assert_eq!(u("query_time"), [None, None, None]);
         assert_eq!(
-            bins("response_message"),
+            bytes("response_message"),
             [
                 Some(vec![0x12, 0x34, 0x81, 0x80, 0, 1]),
                 Some(vec![]),
@@ -1351,16 +1251,16 @@ mod tests {
             ]
         );
         assert_eq!(
-            bins("server_id"),
+            bytes("server_id"),
             [Some(b"resolver-1".to_vec()), None, Some(vec![0xff, 0])]
         );
-        let t = col("response_time");
-        assert_eq!(t.null_count(), 0);
         assert_eq!(
-            t.as_primitive::<TimestampMicrosecondType>()
-                .values()
-                .to_vec(),
-            [1_700_000_001_234_567, 0, 1_700_000_002_000_000]
+            u("response_time"),
+            [
+                Some(1_700_000_001_234_567),
+                Some(0),
+                Some(1_700_000_002_000_000)
+            ]
         );
     }
 
@@ -1596,7 +1496,7 @@ mod tests {
                     dest_port: (i % 1000 != 999).then_some(53),
                     dns_protocol: (r % 6 != 0).then_some((r % 4) as u8 + 1),
                     server_id: (r % 4 != 0).then(|| Bytes::from(format!("srv{}", r % 3))),
-                    labels: labels(&qname),
+                    labels: test_labels(&qname),
                     qname,
                     response_message: Bytes::from(vec![(r >> 8) as u8; (r % 300) as usize]),
                 }

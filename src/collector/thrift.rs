@@ -44,6 +44,16 @@ impl Elem {
     }
 }
 
+/// Appends `v` as an unsigned LEB128 varint (Thrift's and Parquet's
+/// RLE/bit-packed hybrid run headers share this encoding).
+pub(crate) fn varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
 /// Appends one Thrift value (a top-level struct) to a byte buffer.
 #[derive(Debug)]
 pub struct Writer<'a> {
@@ -65,12 +75,8 @@ impl<'a> Writer<'a> {
         }
     }
 
-    fn varint(&mut self, mut v: u64) {
-        while v >= 0x80 {
-            self.out.push((v as u8) | 0x80);
-            v >>= 7;
-        }
-        self.out.push(v as u8);
+    fn varint(&mut self, v: u64) {
+        varint(self.out, v);
     }
 
     fn zigzag(&mut self, v: i64) {
