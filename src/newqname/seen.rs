@@ -365,7 +365,11 @@ impl SeenFront {
 
     fn remember(&mut self, fp: u128) {
         if self.current.len() >= self.cap {
-            self.old = std::mem::take(&mut self.current);
+            // The old generation's table is reused (cleared, capacity kept):
+            // no allocation, no regrowing by doubling, no memory handed back
+            // to the OS and faulted in again at every turn.
+            std::mem::swap(&mut self.old, &mut self.current);
+            self.current.clear();
         }
         self.current.insert(fp);
     }
