@@ -27,7 +27,7 @@ fn bench(c: &mut Criterion) {
             b.iter(|| {
                 for f in &frames {
                     black_box(minimise(
-                        f.clone(),
+                        f,
                         &mut state,
                         &pan,
                         &settings,

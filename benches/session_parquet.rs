@@ -1,11 +1,11 @@
 //! Cost of turning session rows into a durable Parquet file: appending
-//! 100 000 realistic rows to session chunks (the collector's part), and that
-//! plus encoding and writing one Snappy file (tmp, fsync, rename, directory
-//! fsync) to a temporary directory (the writer's part).
+//! 100 000 realistic rows to worker-batch chunks and merging those into
+//! page-sized chunks (the workers' and the collector's part), and that plus
+//! encoding and writing one Snappy file (tmp, fsync, rename, directory fsync)
+//! to a temporary directory (the writer's part).
 
 use std::hint::black_box;
 
-use bytes::Bytes;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use edm::collector::parquet_file::{WrittenFile, file_name};
 use edm::collector::session::{AddrColumns, Labels, SessionRow};
@@ -42,9 +42,30 @@ fn labels(qname: &str) -> Labels {
     out
 }
 
+/// Session rows of one worker batch: 512 frames, three quarters of them
+/// session rows.
+const WORKER_ROWS: usize = 384;
+
+/// A row with the bytes it borrows.
+struct Owned {
+    qname: String,
+    message: Vec<u8>,
+    row: SessionRow<'static>,
+}
+
+impl Owned {
+    fn row(&self) -> SessionRow<'_> {
+        SessionRow {
+            qname: &self.qname,
+            response_message: &self.message,
+            ..self.row.clone()
+        }
+    }
+}
+
 /// Rows shaped like resolver traffic: 3–4 label names over a few thousand
 /// domains, 60–250 byte responses, mostly IPv4 clients, UDP with some TCP.
-fn rows() -> Vec<SessionRow> {
+fn rows() -> Vec<Owned> {
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let tlds = ["com", "net", "org", "se", "nu", "io"];
     let hosts = ["www", "mail", "api", "cdn", "login", "static"];
@@ -78,28 +99,38 @@ fn rows() -> Vec<SessionRow> {
                     AddrColumns::V4(x as u32)
                 }
             };
-            SessionRow {
+            let row = SessionRow {
                 response_time_us: 1_700_000_000_000_000 + i as i64 * 600,
                 source: addr(rng.next()),
                 source_port: Some(1024 + (r >> 8) as u16 % 60_000),
                 dest: addr(0xc000_0201),
                 dest_port: Some(53),
                 dns_protocol: Some(if r % 10 == 0 { 2 } else { 1 }),
-                server_id: Some(Bytes::from_static(b"resolver-1.example.net")),
+                server_id: Some(b"resolver-1.example.net"),
                 labels: labels(&qname),
+                qname: "",
+                response_message: &[],
+            };
+            Owned {
                 qname,
-                response_message: Bytes::from(message),
+                message,
+                row,
             }
         })
         .collect()
 }
 
-/// The rows in chunks, cut as the collector cuts them.
-fn append_all(rows: &[SessionRow]) -> Vec<SessionChunk> {
+/// The rows in page chunks, as the pipeline builds them: each worker batch's
+/// rows appended to a chunk of their own, merged by the collector.
+fn append_all(rows: &[Owned]) -> Vec<SessionChunk> {
     let mut chunk = SessionChunk::new();
     let mut chunks = Vec::new();
-    for row in rows {
-        chunk.append(row);
+    for batch in rows.chunks(WORKER_ROWS) {
+        let mut worker = SessionChunk::with_rows(batch.len());
+        for row in batch {
+            worker.append(&row.row());
+        }
+        chunk.extend_from(&worker);
         if chunk.is_full() {
             chunks.push(std::mem::take(&mut chunk));
         }

@@ -1,6 +1,7 @@
 //! The collector: one thread that receives session rows and histogram updates
-//! from every worker, gathers session rows column by column into chunks
-//! ([`session_file::SessionChunk`]) and histogram counts in a map. Each full
+//! from every worker, merges the workers' small column-by-column chunks of
+//! session rows ([`session_file::SessionChunk`], one per worker batch) into
+//! page-sized chunks and gathers histogram counts in a map. Each full
 //! chunk (one page: 8 Ki rows) goes straight to the writer thread, which
 //! encodes it into the interval's session file
 //! ([`session_file::SessionFile`]), so memory holds a row group of encoded
@@ -37,7 +38,6 @@ use crate::histogram::parquet::{histogram_batch, histogram_schema};
 use crate::histogram::{DomainCounts, HistogramUpdate};
 use crate::metrics::Metrics;
 use crate::minimiser::WellKnown;
-use session::SessionRow;
 use session_file::{SessionChunk, SessionFile};
 
 /// File name prefix of session files.
@@ -52,7 +52,7 @@ pub type RotateReply = tokio::sync::oneshot::Sender<Result<(), String>>;
 #[derive(Debug)]
 pub enum CollectorMsg {
     /// Session rows from one worker batch, in arrival order.
-    Sessions(Vec<SessionRow>),
+    Sessions(Box<SessionChunk>),
     /// Histogram updates from one worker batch.
     Histogram(Vec<HistogramUpdate>),
     /// A new well-known list; sent before it is published to workers, so the
@@ -234,11 +234,9 @@ impl State {
     fn handle(&mut self, m: CollectorMsg) {
         match m {
             CollectorMsg::Sessions(rows) => {
-                for row in &rows {
-                    self.chunk.append(row);
-                    if self.chunk.is_full() {
-                        self.stream_sessions();
-                    }
+                self.chunk.extend_from(&rows);
+                if self.chunk.is_full() {
+                    self.stream_sessions();
                 }
                 self.session_rows += rows.len() as u64;
             }

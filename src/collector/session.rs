@@ -1,6 +1,9 @@
-//! A session row (reference §7): what the minimiser hands the collector for
-//! each response that is neither ignored nor well-known. The file layout is
-//! in [`crate::collector::session_file`].
+//! A session row (reference §7): what the minimiser makes of each response
+//! that is neither ignored nor well-known. A row borrows from the frame and
+//! the worker's buffers; the worker appends it at once to its own
+//! [`SessionChunk`](crate::collector::session_file::SessionChunk), which goes
+//! to the collector whole. The file layout is in
+//! [`crate::collector::session_file`].
 
 /// Number of label columns (`label0` … `label9`).
 pub const LABEL_COLUMNS: usize = 10;
@@ -48,9 +51,11 @@ impl Labels {
     }
 }
 
-/// One session row: a minimised response that was neither ignored nor well-known.
+/// One session row: a minimised response that was neither ignored nor
+/// well-known, borrowing its bytes from the frame and its name from the
+/// worker.
 #[derive(Debug, Clone)]
-pub struct SessionRow {
+pub struct SessionRow<'a> {
     /// `response_time`, µs since the Unix epoch.
     pub response_time_us: i64,
     /// `source_ipv4` / `source_ipv6_*`: the pseudonymised query address.
@@ -64,13 +69,66 @@ pub struct SessionRow {
     /// `dns_protocol`: the dnstap socket protocol.
     pub dns_protocol: Option<u8>,
     /// `server_id`: the dnstap identity; `None` when empty.
-    pub server_id: Option<bytes::Bytes>,
+    pub server_id: Option<&'a [u8]>,
     /// question\[0\] name, presentation format, original case
-    pub qname: String,
+    pub qname: &'a str,
     /// label ranges into qname (reversed, label0 = TLD); label9 may be an overflow string not contained in qname
     pub labels: Labels,
     /// `response_message`: the raw response wire bytes.
-    pub response_message: bytes::Bytes,
+    pub response_message: &'a [u8],
+}
+
+/// A session row that owns its bytes, for tests that keep rows around.
+#[cfg(test)]
+#[derive(Debug, Clone)]
+pub(crate) struct OwnedRow {
+    pub response_time_us: i64,
+    pub source: AddrColumns,
+    pub source_port: Option<u16>,
+    pub dest: AddrColumns,
+    pub dest_port: Option<u16>,
+    pub dns_protocol: Option<u8>,
+    pub server_id: Option<Vec<u8>>,
+    pub qname: String,
+    pub labels: Labels,
+    pub response_message: Vec<u8>,
+}
+
+#[cfg(test)]
+impl OwnedRow {
+    /// The row, borrowing from `self`.
+    pub fn row(&self) -> SessionRow<'_> {
+        SessionRow {
+            response_time_us: self.response_time_us,
+            source: self.source,
+            source_port: self.source_port,
+            dest: self.dest,
+            dest_port: self.dest_port,
+            dns_protocol: self.dns_protocol,
+            server_id: self.server_id.as_deref(),
+            qname: &self.qname,
+            labels: self.labels.clone(),
+            response_message: &self.response_message,
+        }
+    }
+}
+
+#[cfg(test)]
+impl From<&SessionRow<'_>> for OwnedRow {
+    fn from(r: &SessionRow<'_>) -> Self {
+        Self {
+            response_time_us: r.response_time_us,
+            source: r.source,
+            source_port: r.source_port,
+            dest: r.dest,
+            dest_port: r.dest_port,
+            dns_protocol: r.dns_protocol,
+            server_id: r.server_id.map(<[u8]>::to_vec),
+            qname: r.qname.to_string(),
+            labels: r.labels.clone(),
+            response_message: r.response_message.to_vec(),
+        }
+    }
 }
 
 /// Labels of `qname` the way the reference splits them (no escapes in

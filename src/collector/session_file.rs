@@ -1,8 +1,9 @@
 //! Session files encoded straight from rows (reference §7), without Arrow.
 //!
 //! The session schema never changes, so its Parquet encoding is written here
-//! directly: the collector appends rows to a [`SessionChunk`] (plain vectors,
-//! one per column); the writer thread turns each chunk into one data page
+//! directly: each worker appends its rows to a [`SessionChunk`] (plain
+//! vectors, one per column), the collector merges those into page-sized
+//! chunks, and the writer thread turns each chunk into one data page
 //! per column and writes row groups and the footer ([`SessionFile`]). Doing
 //! only what this one schema needs costs a fraction of the general Arrow
 //! writer's work per row (see BENCHMARKS.md).
@@ -12,7 +13,7 @@
 //!   alphabetical order ([`COLUMNS`]), with the converted and logical types
 //!   of the reference's files;
 //! - row groups of about [`ROW_GROUP_ROWS`] rows; in each, per column, an
-//!   optional dictionary page and data pages (format v1) of up to
+//!   optional dictionary page and data pages (format v1) of about
 //!   [`PAGE_ROWS`] rows, every page Snappy-compressed;
 //! - definition levels as RLE / bit-packed hybrid runs (bit width 1);
 //! - values `PLAIN`, or `RLE_DICTIONARY` indices into the row group's
@@ -42,7 +43,8 @@ use super::thrift::{Elem, Writer, varint};
 /// Root name of the session files' Parquet schema, as in the reference.
 pub const SESSION_SCHEMA_ROOT: &str = "sessionData";
 
-/// Rows per chunk, and so per data page.
+/// Rows per collector chunk, and so per data page: a chunk goes to the
+/// writer once it holds this many (it may hold a worker chunk's rows more).
 pub const PAGE_ROWS: usize = 8 * 1024;
 
 /// Bytes (PLAIN-encoded) a column's dictionary may reach in a row group
@@ -182,6 +184,11 @@ impl<T: Copy> Fixed<T> {
             self.values.push(v);
         }
     }
+
+    fn extend_from(&mut self, other: &Self) {
+        self.defined.extend_from_slice(&other.defined);
+        self.values.extend_from_slice(&other.values);
+    }
 }
 
 /// An optional byte-string column of a chunk.
@@ -210,6 +217,13 @@ impl Strings {
             self.data.extend_from_slice(v);
             self.ends.push(self.data.len() as u32);
         }
+    }
+
+    fn extend_from(&mut self, other: &Self) {
+        self.defined.extend_from_slice(&other.defined);
+        let base = self.data.len() as u32;
+        self.data.extend_from_slice(&other.data);
+        self.ends.extend(other.ends.iter().map(|&e| base + e));
     }
 
     /// The defined values in order.
@@ -254,10 +268,19 @@ impl AddrChunk {
         self.ipv6_network.push(v6.map(|(n, _)| n));
         self.port.push(port.map(u32::from));
     }
+
+    fn extend_from(&mut self, other: &Self) {
+        self.ipv4.extend_from(&other.ipv4);
+        self.ipv6_host.extend_from(&other.ipv6_host);
+        self.ipv6_network.extend_from(&other.ipv6_network);
+        self.port.extend_from(&other.port);
+    }
 }
 
-/// Session rows held column by column until the writer encodes them (at
-/// most [`PAGE_ROWS`] rows: one data page per column).
+/// Session rows held column by column. A worker appends its rows to a small
+/// chunk of its own and hands it to the collector, which gathers them into
+/// page-sized chunks ([`PAGE_ROWS`] rows, or a little more: worker chunks are
+/// merged whole) for the writer to encode as one data page per column.
 #[derive(Debug)]
 pub struct SessionChunk {
     rows: usize,
@@ -284,7 +307,11 @@ impl Default for SessionChunk {
 impl SessionChunk {
     /// An empty chunk with room for [`PAGE_ROWS`] typical rows.
     pub fn new() -> Self {
-        let n = PAGE_ROWS;
+        Self::with_rows(PAGE_ROWS)
+    }
+
+    /// An empty chunk with room for `n` typical rows.
+    pub fn with_rows(n: usize) -> Self {
         Self {
             rows: 0,
             source: AddrChunk::with_capacity(n),
@@ -303,17 +330,31 @@ impl SessionChunk {
 
     /// Append one row.
     #[inline]
-    pub fn append(&mut self, row: &SessionRow) {
+    pub fn append(&mut self, row: &SessionRow<'_>) {
         self.source.push(row.source, row.source_port);
         self.dest.push(row.dest, row.dest_port);
         self.dns_protocol.push(row.dns_protocol.map(u32::from));
         for (i, col) in self.labels.iter_mut().enumerate() {
-            col.push(row.labels.get(&row.qname, i).map(str::as_bytes));
+            col.push(row.labels.get(row.qname, i).map(str::as_bytes));
         }
-        self.response_message.push(Some(&row.response_message));
+        self.response_message.push(Some(row.response_message));
         self.response_time.push(row.response_time_us);
-        self.server_id.push(row.server_id.as_deref());
+        self.server_id.push(row.server_id);
         self.rows += 1;
+    }
+
+    /// Append every row of `other`, column by column.
+    pub fn extend_from(&mut self, other: &Self) {
+        self.source.extend_from(&other.source);
+        self.dest.extend_from(&other.dest);
+        self.dns_protocol.extend_from(&other.dns_protocol);
+        for (col, o) in self.labels.iter_mut().zip(&other.labels) {
+            col.extend_from(o);
+        }
+        self.response_message.extend_from(&other.response_message);
+        self.response_time.extend_from_slice(&other.response_time);
+        self.server_id.extend_from(&other.server_id);
+        self.rows += other.rows;
     }
 
     /// Rows appended.
@@ -326,7 +367,7 @@ impl SessionChunk {
         self.rows == 0
     }
 
-    /// Whether the chunk holds a page's worth of rows.
+    /// Whether the chunk holds a page's worth of rows (or more).
     pub fn is_full(&self) -> bool {
         self.rows >= PAGE_ROWS
     }
@@ -1147,7 +1188,7 @@ mod tests {
     use super::*;
     use std::path::Path;
 
-    use crate::collector::session::test_labels;
+    use crate::collector::session::{OwnedRow, test_labels};
     use arrow_array::Array;
     use arrow_array::RecordBatch;
     use arrow_array::cast::AsArray;
@@ -1155,7 +1196,6 @@ mod tests {
         TimestampMicrosecondType, UInt8Type, UInt16Type, UInt32Type, UInt64Type,
     };
     use arrow_schema::DataType;
-    use bytes::Bytes;
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
     use parquet::basic::{
         Compression, ConvertedType, LogicalType, Repetition, TimeUnit as PqTimeUnit,
@@ -1165,8 +1205,8 @@ mod tests {
     use parquet::file::reader::{FileReader, SerializedFileReader};
     use parquet::file::statistics::Statistics;
 
-    fn rows() -> Vec<SessionRow> {
-        let long = "l11.l10.l9.l8.l7.l6.l5.l4.l3.l2.l1.l0.".to_string();
+    fn rows() -> Vec<SessionRow<'static>> {
+        let long = "l11.l10.l9.l8.l7.l6.l5.l4.l3.l2.l1.l0.";
         vec![
             SessionRow {
                 response_time_us: 1_700_000_001_234_567,
@@ -1178,10 +1218,10 @@ mod tests {
                 },
                 dest_port: Some(53),
                 dns_protocol: Some(1),
-                server_id: Some(Bytes::from_static(b"resolver-1")),
+                server_id: Some(b"resolver-1"),
                 labels: test_labels("www.Example.com."),
-                qname: "www.Example.com.".into(),
-                response_message: Bytes::from_static(&[0x12, 0x34, 0x81, 0x80, 0, 1]),
+                qname: "www.Example.com.",
+                response_message: &[0x12, 0x34, 0x81, 0x80, 0, 1],
             },
             SessionRow {
                 response_time_us: 0,
@@ -1192,8 +1232,8 @@ mod tests {
                 dns_protocol: None,
                 server_id: None,
                 labels: test_labels("."),
-                qname: ".".into(),
-                response_message: Bytes::new(),
+                qname: ".",
+                response_message: &[],
             },
             SessionRow {
                 response_time_us: 1_700_000_002_000_000,
@@ -1205,10 +1245,10 @@ mod tests {
                 dest: AddrColumns::Null,
                 dest_port: Some(0),
                 dns_protocol: Some(u8::MAX),
-                server_id: Some(Bytes::from_static(&[0xff, 0x00])),
-                labels: test_labels(&long),
+                server_id: Some(&[0xff, 0x00]),
+                labels: test_labels(long),
                 qname: long,
-                response_message: Bytes::from_static(b"\x00\x01wire"),
+                response_message: b"\x00\x01wire",
             },
         ]
     }
@@ -1364,7 +1404,7 @@ mod tests {
     fn write_rows(
         dir: &Path,
         name: &str,
-        rows: &[SessionRow],
+        rows: &[SessionRow<'_>],
         chunk_rows: usize,
         layout: Layout,
     ) -> WrittenFile {
@@ -1430,7 +1470,7 @@ mod tests {
     }
 
     /// What column `i` of [`COLUMNS`] holds for `r`: an integer or bytes.
-    fn expected(r: &SessionRow, i: usize) -> Option<Result<u64, Vec<u8>>> {
+    fn expected(r: &SessionRow<'_>, i: usize) -> Option<Result<u64, Vec<u8>>> {
         let v4 = |a: AddrColumns| match a {
             AddrColumns::V4(v) => Some(Ok(u64::from(v))),
             _ => None,
@@ -1447,16 +1487,16 @@ mod tests {
             "dest_port" => r.dest_port.map(|p| Ok(u64::from(p))),
             "dns_protocol" => r.dns_protocol.map(|p| Ok(u64::from(p))),
             "query_message" | "query_time" => None,
-            "response_message" => bytes(Some(&r.response_message)),
+            "response_message" => bytes(Some(r.response_message)),
             "response_time" => Some(Ok(r.response_time_us as u64)),
-            "server_id" => bytes(r.server_id.as_deref()),
+            "server_id" => bytes(r.server_id),
             "source_ipv4" => v4(r.source),
             "source_ipv6_host" => v6(r.source, true),
             "source_ipv6_network" => v6(r.source, false),
             "source_port" => r.source_port.map(|p| Ok(u64::from(p))),
             label => {
                 let n: usize = label["label".len()..].parse().unwrap();
-                bytes(r.labels.get(&r.qname, n).map(str::as_bytes))
+                bytes(r.labels.get(r.qname, n).map(str::as_bytes))
             }
         }
     }
@@ -1464,7 +1504,7 @@ mod tests {
     /// Deterministic rows that exercise every encoding path: NULL and
     /// non-NULL runs and mixes, repeated and unique values, long strings,
     /// empty strings, extreme integers.
-    fn varied_rows(n: usize) -> Vec<SessionRow> {
+    fn varied_rows(n: usize) -> Vec<OwnedRow> {
         let mut x = 0x9e37_79b9_7f4a_7c15u64;
         (0..n)
             .map(|i| {
@@ -1488,17 +1528,17 @@ mod tests {
                     2 => "a.b.c.d.e.f.g.h.i.j.k.l.".to_string(),
                     _ => format!("h{}.d{}.se.", r % 7, r % 50),
                 };
-                SessionRow {
+                OwnedRow {
                     response_time_us: 1_700_000_000_000_000 + i as i64 * 7 - (r % 1000) as i64,
                     source,
                     source_port: (r % 9 != 0).then_some(r as u16),
                     dest: AddrColumns::V4(0x0a00_0001 + (r % 3) as u32),
                     dest_port: (i % 1000 != 999).then_some(53),
                     dns_protocol: (r % 6 != 0).then_some((r % 4) as u8 + 1),
-                    server_id: (r % 4 != 0).then(|| Bytes::from(format!("srv{}", r % 3))),
+                    server_id: (r % 4 != 0).then(|| format!("srv{}", r % 3).into_bytes()),
                     labels: test_labels(&qname),
                     qname,
-                    response_message: Bytes::from(vec![(r >> 8) as u8; (r % 300) as usize]),
+                    response_message: vec![(r >> 8) as u8; (r % 300) as usize],
                 }
             })
             .collect()
@@ -1507,7 +1547,8 @@ mod tests {
     #[test]
     fn pages_row_groups_and_dictionary_fallback_read_back_exactly() {
         let dir = tempfile::tempdir().unwrap();
-        let rows = varied_rows(5_000);
+        let owned = varied_rows(5_000);
+        let rows: Vec<_> = owned.iter().map(OwnedRow::row).collect();
         let layout = Layout {
             row_group_rows: 1_000,
             dictionary_limit: 2048,
@@ -1630,6 +1671,61 @@ mod tests {
             }
         }
         assert!(fallback_seen);
+    }
+
+    #[test]
+    fn merged_worker_chunks_encode_as_rows_appended_one_by_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let owned = varied_rows(3_000);
+        let rows: Vec<_> = owned.iter().map(OwnedRow::row).collect();
+        let layout = Layout {
+            row_group_rows: 1_000,
+            dictionary_limit: 2048,
+        };
+        let direct = write_rows(dir.path(), "direct.parquet", &rows, 700, layout);
+        // Worker-sized chunks of uneven sizes, merged as the collector does.
+        let mut f = SessionFile::create_with(dir.path(), "merged.parquet", layout).unwrap();
+        let mut chunk = SessionChunk::new();
+        let mut sizes = [1usize, 13, 512, 97, 250].into_iter().cycle();
+        let mut rest = &rows[..];
+        while !rest.is_empty() {
+            let (part, tail) = rest.split_at(sizes.next().unwrap().min(rest.len()));
+            rest = tail;
+            let mut small = SessionChunk::with_rows(part.len());
+            for r in part {
+                small.append(r);
+            }
+            chunk.extend_from(&small);
+            if chunk.len() >= 700 {
+                f.write(&chunk).unwrap();
+                chunk = SessionChunk::new();
+            }
+        }
+        f.write(&chunk).unwrap();
+        let merged = f.finish("merged.parquet").unwrap();
+        let values = |p: &Path| {
+            let b = read_all(p);
+            (0..COLUMNS.len())
+                .map(|i| match COLUMNS[i].physical {
+                    Physical::ByteArray => Err(strings(&b, COLUMNS[i].name)),
+                    _ => Ok(ints(&b, COLUMNS[i].name)),
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(values(&merged.path), values(&direct.path));
+        let want: Vec<_> = (0..COLUMNS.len())
+            .map(|i| match COLUMNS[i].physical {
+                Physical::ByteArray => Err(rows
+                    .iter()
+                    .map(|r| expected(r, i).map(|v| v.unwrap_err()))
+                    .collect::<Vec<_>>()),
+                _ => Ok(rows
+                    .iter()
+                    .map(|r| expected(r, i).map(Result::unwrap))
+                    .collect::<Vec<_>>()),
+            })
+            .collect();
+        assert_eq!(values(&merged.path), want);
     }
 
     #[test]

@@ -6,8 +6,6 @@
 //! (Crypto-PAn cache, an [`AddrCache`], and scratch buffers) and its local
 //! counters.
 
-use bytes::Bytes;
-
 use crate::collector::session::{AddrColumns, Labels, SessionRow};
 use crate::cryptopan::{CryptoPan, Pseudonym};
 use crate::dns;
@@ -24,16 +22,17 @@ pub struct WorkerState {
     cache: Option<AddrCache>,
     generation: Option<u64>,
     name_buf: String,
-    /// The new-qname candidate of the last frame that reached the seen check
-    /// (reference §1 step 14): set for [`Outcome::Session`] and
-    /// [`Outcome::SessionDisabled`].
-    pub candidate: Candidate,
+    /// The new-qname candidate of the last frame (reference §1 step 14):
+    /// complete for [`Outcome::Session`] and [`Outcome::SessionDisabled`],
+    /// which lend it out.
+    candidate: Candidate,
 }
 
 /// What the seen check and a `new_qname` event need from a response.
 #[derive(Debug, Default, Clone)]
 pub struct Candidate {
-    /// question[0], original case, presentation format (buffer reused).
+    /// question\[0\], original case, presentation format (buffer reused;
+    /// also the session row's `qname`).
     pub qname: String,
     /// question[0] type and class.
     pub qtype: u16,
@@ -96,31 +95,32 @@ impl WorkerState {
     }
 }
 
-/// What became of one frame.
+/// What became of one frame. Rows and candidates borrow from the frame and
+/// the worker state until the next frame.
 #[derive(Debug)]
-pub enum Outcome {
-    /// A session row for the collector.
-    Session(Box<SessionRow>),
+pub enum Outcome<'a> {
+    /// A session row, and the name for the seen check.
+    Session(SessionRow<'a>, &'a Candidate),
     /// A well-known name: an update for the histogram.
     Histogram(HistogramUpdate),
-    /// Kept, but session files are disabled.
-    SessionDisabled,
+    /// Kept, but session files are disabled: only the seen check remains.
+    SessionDisabled(&'a Candidate),
     /// Dropped; the reason has been counted.
     Dropped,
 }
 
 /// Minimise one frame. Every call increments `processed` and exactly one
 /// outcome counter.
-pub fn minimise(
-    frame: Bytes,
-    state: &mut WorkerState,
+pub fn minimise<'a>(
+    frame: &'a [u8],
+    state: &'a mut WorkerState,
     pan: &CryptoPan,
     settings: &WorkerSettings,
     lists: &ListsSnapshot,
     c: &mut WorkerCounters,
-) -> Outcome {
+) -> Outcome<'a> {
     c.processed += 1;
-    let envelope = match DnstapRef::decode_frame(&frame) {
+    let envelope = match DnstapRef::decode_frame(frame) {
         Ok(d) => d,
         Err(e) => {
             c.decode_error += 1;
@@ -168,9 +168,9 @@ pub fn minimise(
         c.empty_question += 1;
         return Outcome::Dropped;
     }
-    // Every question name must be valid; question[0]'s text is kept for the row.
-    // The ignore list applies to any question; it is checked once all names are valid.
-    let mut qname = String::new();
+    // Every question name must be valid; question[0]'s text is kept for the row
+    // (in the candidate's buffer). The ignore list applies to any question; it
+    // is checked once all names are valid.
     let mut first = None;
     let mut ignored = false;
     for (i, q) in parsed.questions().enumerate() {
@@ -184,7 +184,7 @@ pub fn minimise(
             ignored |= names.lookup(&state.name_buf).is_some();
         }
         if i == 0 {
-            qname.clone_from(&state.name_buf);
+            state.candidate.qname.clone_from(&state.name_buf);
             first = Some(q);
         }
     }
@@ -193,7 +193,7 @@ pub fn minimise(
         return Outcome::Dropped;
     }
     if let (Some(wk), Some(q)) = (&lists.well_known, first) {
-        if let Some(m) = wk.list.lookup(&qname) {
+        if let Some(m) = wk.list.lookup(&state.candidate.qname) {
             let client = msg.query_address.unwrap_or_default();
             c.histogram_updates += 1;
             return Outcome::Histogram(HistogramUpdate {
@@ -213,7 +213,6 @@ pub fn minimise(
     }
     if let Some(q) = first {
         let cand = &mut state.candidate;
-        cand.qname.clone_from(&qname);
         cand.qtype = q.qtype;
         cand.qclass = q.qclass;
         cand.flags = wire
@@ -224,7 +223,7 @@ pub fn minimise(
     }
     if settings.disable_session_files {
         c.session_disabled += 1;
-        return Outcome::SessionDisabled;
+        return Outcome::SessionDisabled(&state.candidate);
     }
 
     // proto2 enums are closed: an unknown family decodes as absent, and absent is INET (reference §7).
@@ -234,9 +233,11 @@ pub fn minimise(
         .unwrap_or(dnstap::SOCKET_FAMILY_INET);
     let source = msg.query_address.map(|a| state.pseudonymise(pan, a, c));
     let dest = msg.response_address.map(|a| state.pseudonymise(pan, a, c));
-    let labels = labels_of(&qname);
+    let state: &'a WorkerState = state;
+    let qname = state.candidate.qname.as_str();
+    let labels = labels_of(qname);
     c.session_rows += 1;
-    Outcome::Session(Box::new(SessionRow {
+    let row = SessionRow {
         response_time_us: response_time_us(msg.response_time_sec, msg.response_time_nsec),
         source: addr_columns(family, source),
         source_port: msg.query_port.map(port),
@@ -246,14 +247,12 @@ pub fn minimise(
             .socket_protocol
             .filter(|p| (1..=7).contains(p))
             .map(|p| p as u8),
-        server_id: envelope
-            .identity
-            .filter(|i| !i.is_empty())
-            .map(|i| frame.slice_ref(i)),
+        server_id: envelope.identity.filter(|i| !i.is_empty()),
         qname,
         labels,
-        response_message: frame.slice_ref(wire),
-    }))
+        response_message: wire,
+    };
+    Outcome::Session(row, &state.candidate)
 }
 
 /// Response time in µs since the epoch; a missing or out-of-range time is the epoch.

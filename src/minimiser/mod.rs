@@ -1,6 +1,6 @@
 //! Minimiser workers: OS threads that take batches of frames from the input
-//! queue, minimise each frame with [`core::minimise`] and hand session rows to
-//! the collector in batches.
+//! queue, minimise each frame with [`core::minimise`] and hand the collector
+//! each batch's session rows as one column-by-column chunk.
 //!
 //! Each worker owns its Crypto-PAn cache ([`core::WorkerState`]) and local
 //! counters; shared, reloadable state is read through `ArcSwap` snapshots once
@@ -16,6 +16,7 @@ use arc_swap::ArcSwap;
 use bytes::Bytes;
 
 use crate::collector::CollectorMsg;
+use crate::collector::session_file::SessionChunk;
 use crate::cryptopan::CryptoPan;
 use crate::lists::clients::ClientSet;
 use crate::lists::names::NameList;
@@ -155,12 +156,12 @@ fn run_worker(
         let settings = shared.settings.load();
         let lists = shared.lists.load();
         state.sync_generation(pan.generation);
-        // Sized for the batch: growing these by doubling was a visible share of
-        // the worker's time (each step copies every row so far).
-        let mut rows = Vec::with_capacity(batch.len());
+        // The batch's session rows, column by column; sized for the batch
+        // (growing by doubling was a visible share of the worker's time).
+        let mut rows: Option<Box<SessionChunk>> = None;
         let mut updates = Vec::new();
         let new_before = counters.new_qnames;
-        for frame in batch {
+        for frame in &batch {
             let outcome = core::minimise(
                 frame,
                 &mut state,
@@ -170,24 +171,21 @@ fn run_worker(
                 &mut counters,
             );
             // Every kept non-well-known response is checked, rows written or not.
-            if matches!(
-                outcome,
-                core::Outcome::Session(_) | core::Outcome::SessionDisabled
-            ) {
-                seen_check(
-                    shared,
-                    &state.candidate,
-                    &mut lower,
-                    &mut front,
-                    &mut counters,
-                );
-            }
             match outcome {
-                core::Outcome::Session(row) => rows.push(*row),
+                core::Outcome::Session(row, candidate) => {
+                    seen_check(shared, candidate, &mut lower, &mut front, &mut counters);
+                    rows.get_or_insert_with(|| Box::new(SessionChunk::with_rows(batch.len())))
+                        .append(&row);
+                }
+                core::Outcome::SessionDisabled(candidate) => {
+                    seen_check(shared, candidate, &mut lower, &mut front, &mut counters);
+                }
                 core::Outcome::Histogram(u) => updates.push(u),
-                core::Outcome::SessionDisabled | core::Outcome::Dropped => {}
+                core::Outcome::Dropped => {}
             }
         }
+        // The frames' buffers go back to the input before the hand-off.
+        drop(batch);
         if counters.new_qnames != new_before {
             if let Some(seen) = &shared.seen {
                 seen.flush_batch();
@@ -197,7 +195,9 @@ fn run_worker(
         if !updates.is_empty() && output.send(CollectorMsg::Histogram(updates)).is_err() {
             tracing::error!("collector stopped before the workers; histogram updates lost");
         }
-        if !rows.is_empty() && output.send(CollectorMsg::Sessions(rows)).is_err() {
+        if let Some(rows) = rows
+            && output.send(CollectorMsg::Sessions(rows)).is_err()
+        {
             tracing::error!("collector stopped before the workers; session rows lost");
         }
         metrics.add_worker(&mut counters);

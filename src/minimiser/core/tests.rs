@@ -2,6 +2,7 @@ use bytes::Bytes;
 use prost::Message as _;
 
 use super::*;
+use crate::collector::session::OwnedRow;
 use crate::dnstap::{Dnstap, Message};
 
 /// A response for `name` (dotted, no trailing dot needed) with one question.
@@ -49,6 +50,8 @@ fn frame(msg: Option<Message>) -> Bytes {
 }
 
 struct Harness {
+    /// The frame being minimised (outcomes borrow from it).
+    frame: Bytes,
     state: WorkerState,
     pan: CryptoPan,
     settings: WorkerSettings,
@@ -61,6 +64,7 @@ impl Harness {
         let mut state = WorkerState::new(16);
         state.sync_generation(1);
         Self {
+            frame: Bytes::new(),
             state,
             pan: CryptoPan::new(&[7u8; 32]),
             settings: WorkerSettings::default(),
@@ -69,9 +73,10 @@ impl Harness {
         }
     }
 
-    fn run(&mut self, f: Bytes) -> Outcome {
+    fn run(&mut self, f: Bytes) -> Outcome<'_> {
+        self.frame = f;
         minimise(
-            f,
+            &self.frame,
             &mut self.state,
             &self.pan,
             &self.settings,
@@ -80,10 +85,15 @@ impl Harness {
         )
     }
 
-    fn row(&mut self, msg: Message) -> SessionRow {
+    /// The session row of `msg`, checking that its seen-check candidate is
+    /// its question.
+    fn row(&mut self, msg: Message) -> OwnedRow {
         match self.run(frame(Some(msg))) {
-            Outcome::Session(r) => *r,
-            other => panic!("expected a session row, got {other:?} ({:?})", self.c),
+            Outcome::Session(r, cand) => {
+                assert_eq!(cand.qname, r.qname);
+                OwnedRow::from(&r)
+            }
+            other => panic!("expected a session row, got {other:?}"),
         }
     }
 }
@@ -175,7 +185,7 @@ fn disabled_sessions_are_counted_not_built() {
     h.settings.disable_session_files = true;
     assert!(matches!(
         h.run(frame(Some(response_msg(dns_response("a.example", 1, 0))))),
-        Outcome::SessionDisabled
+        Outcome::SessionDisabled(c) if c.qname == "a.example." && c.qtype == 1
     ));
     assert_eq!(h.c.session_disabled, 1);
 }
