@@ -450,10 +450,12 @@ fn is_label_special(b: u8) -> bool {
 }
 
 /// Append one label in miekg's presentation format, followed by a dot.
-fn push_label(out: &mut Vec<u8>, label: &[u8]) {
+/// Returns whether it escaped a byte (wrote a backslash).
+fn push_label(out: &mut Vec<u8>, label: &[u8]) -> bool {
     let printable = |b: &u8| (b' '..=b'~').contains(b);
     // Almost every label is printable and has no special byte: copy it whole.
-    if label.iter().all(|b| printable(b) && !is_label_special(*b)) {
+    let plain = label.iter().all(|b| printable(b) && !is_label_special(*b));
+    if plain {
         out.extend_from_slice(label);
     } else {
         for &b in label {
@@ -467,6 +469,7 @@ fn push_label(out: &mut Vec<u8>, label: &[u8]) {
         }
     }
     out.push(b'.');
+    !plain
 }
 
 /// Write the presentation-format name at `offset` (following compression
@@ -477,17 +480,76 @@ fn push_label(out: &mut Vec<u8>, label: &[u8]) {
 /// Fails on a malformed name, which cannot happen for a question of a message
 /// that [`Message::parse`] accepted.
 pub fn write_name(wire: &[u8], offset: usize, out: &mut String) -> Result<(), NameError> {
+    write_name_shaped(wire, offset, out).map(drop)
+}
+
+/// What [`write_name_shaped`] saw while writing a name: whether it escaped
+/// anything, and where its labels end, so that the name need not be scanned
+/// again to validate it or split it into label columns.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NameShape {
+    /// Labels written (0 for the root).
+    pub count: usize,
+    /// Some byte was escaped: the text holds a backslash.
+    pub escaped: bool,
+    /// End (the dot's offset) of each of the first [`LABEL_COLUMNS`] labels,
+    /// left to right.
+    ends: [u16; LABEL_COLUMNS],
+}
+
+impl NameShape {
+    /// The label columns of the name, as [`split_labels`] lays them out, when
+    /// that needs no second look at the text: no escapes and at most ten
+    /// labels. `None` otherwise.
+    pub fn label_ranges(&self) -> Option<[Option<(u16, u16)>; LABEL_COLUMNS]> {
+        if self.escaped || self.count > LABEL_COLUMNS {
+            return None;
+        }
+        let mut out = [None; LABEL_COLUMNS];
+        let mut start = 0u16;
+        for (k, &end) in self.ends[..self.count].iter().enumerate() {
+            out[self.count - 1 - k] = Some((start, end));
+            start = end + 1;
+        }
+        Some(out)
+    }
+
+    /// [`is_written_name_valid`] for the name written with this shape,
+    /// without scanning it for a backslash.
+    pub fn is_valid(&self, name: &str) -> bool {
+        !self.escaped || is_domain_name(name)
+    }
+}
+
+/// [`write_name`], also returning the name's [`NameShape`].
+///
+/// # Errors
+/// As [`write_name`].
+pub fn write_name_shaped(
+    wire: &[u8],
+    offset: usize,
+    out: &mut String,
+) -> Result<NameShape, NameError> {
     // Built as bytes and checked once at the end (checking each label as
     // UTF-8 cost more than writing it); the buffer is `out`'s own.
     let mut buf = std::mem::take(out).into_bytes();
     buf.clear();
-    let walked = walk_name(wire, offset, |label| push_label(&mut buf, label));
+    let mut shape = NameShape::default();
+    let walked = walk_name(wire, offset, |label| {
+        shape.escaped |= push_label(&mut buf, label);
+        if let Some(end) = shape.ends.get_mut(shape.count) {
+            // A name is at most 255 octets on the wire, so at most 1020
+            // characters written: the offset fits.
+            *end = (buf.len() - 1) as u16;
+        }
+        shape.count += 1;
+    });
     if buf.is_empty() && walked.is_ok() {
         buf.push(b'.');
     }
     // Every byte written is printable ASCII, so this cannot fail.
     *out = String::from_utf8(buf).unwrap_or_default();
-    walked.map(drop)
+    walked.map(|_| shape)
 }
 
 /// miekg `IsFqdn`: ends with a dot that is not escaped.
@@ -2020,6 +2082,60 @@ mod tests {
         assert_eq!(&r[2..], &[None; 8]);
     }
 
+    /// A name's shape says what scanning its text says.
+    fn check_shape(name: &str, shape: &NameShape) {
+        assert_eq!(shape.escaped, name.contains('\\'), "{name}");
+        assert_eq!(shape.is_valid(name), is_written_name_valid(name), "{name}");
+        let mut ranges = [None; LABEL_COLUMNS];
+        let split = split_labels(name, &mut ranges);
+        if !shape.escaped {
+            assert_eq!(shape.count, split.count, "{name}");
+        }
+        match shape.label_ranges() {
+            Some(parts) => {
+                assert!(split.label9_overflow.is_none(), "{name}");
+                let want = ranges.map(|r| r.map(|(a, b)| (a as u16, b as u16)));
+                assert_eq!(parts, want, "{name}");
+            }
+            None => assert!(shape.escaped || shape.count > LABEL_COLUMNS, "{name}"),
+        }
+    }
+
+    #[test]
+    fn name_shape_matches_the_written_text() {
+        let label = |n: usize, b: u8| vec![b; n];
+        let cases: Vec<Vec<Vec<u8>>> = vec![
+            vec![],
+            vec![b"com".to_vec()],
+            vec![b"www".to_vec(), b"Example".to_vec(), b"com".to_vec()],
+            (0..10).map(|i| format!("l{i}").into_bytes()).collect(),
+            (0..11).map(|i| format!("l{i}").into_bytes()).collect(),
+            (0..127).map(|_| label(1, b'x')).collect(),
+            vec![b"a.b".to_vec(), b"c".to_vec()],
+            vec![b"a\\".to_vec(), b"b".to_vec()],
+            vec![vec![0, 200, b'x'], b"se".to_vec()],
+            vec![
+                label(63, b'q'),
+                label(63, b'r'),
+                label(63, b's'),
+                label(61, b't'),
+            ],
+            vec![b"a b".to_vec(), b"@".to_vec()],
+        ];
+        let mut out = String::new();
+        for labels in cases {
+            let mut wire = Vec::new();
+            for l in &labels {
+                wire.push(l.len() as u8);
+                wire.extend_from_slice(l);
+            }
+            wire.push(0);
+            let shape = write_name_shaped(&wire, 0, &mut out).unwrap();
+            assert_eq!(shape.count, labels.len(), "{out}");
+            check_shape(&out, &shape);
+        }
+    }
+
     /// Port of miekg's TestSplitDomainName.
     #[test]
     fn label_ranges_match_miekg_split_domain_name() {
@@ -2081,11 +2197,13 @@ mod tests {
         if let Ok(m) = Message::parse(wire) {
             assert_eq!(m.questions().count(), m.question_count());
             for q in m.questions() {
-                write_name(wire, q.name_offset, name).expect("question names of a parsed message");
+                let shape = write_name_shaped(wire, q.name_offset, name)
+                    .expect("question names of a parsed message");
                 let mut ranges = [None; LABEL_COLUMNS];
                 let split = split_labels(name, &mut ranges);
                 assert!(split.count > 0 || name == ".");
                 let _ = is_domain_name(name);
+                check_shape(name, &shape);
             }
         }
     }

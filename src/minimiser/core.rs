@@ -22,6 +22,8 @@ pub struct WorkerState {
     cache: Option<AddrCache>,
     generation: Option<u64>,
     name_buf: String,
+    /// The shape of question\[0\]'s name (in `candidate.qname`).
+    qname_shape: dns::NameShape,
     /// The new-qname candidate of the last frame (reference §1 step 14):
     /// complete for [`Outcome::Session`] and [`Outcome::SessionDisabled`],
     /// which lend it out.
@@ -61,6 +63,7 @@ impl WorkerState {
             cache: AddrCache::new(cache_entries),
             generation: None,
             name_buf: String::with_capacity(256),
+            qname_shape: dns::NameShape::default(),
             candidate: Candidate::default(),
         }
     }
@@ -174,9 +177,11 @@ pub fn minimise<'a>(
     let mut first = None;
     let mut ignored = false;
     for (i, q) in parsed.questions().enumerate() {
-        if dns::write_name(wire, q.name_offset, &mut state.name_buf).is_err()
-            || !dns::is_written_name_valid(&state.name_buf)
-        {
+        let Ok(shape) = dns::write_name_shaped(wire, q.name_offset, &mut state.name_buf) else {
+            c.invalid_name += 1;
+            return Outcome::Dropped;
+        };
+        if !shape.is_valid(&state.name_buf) {
             c.invalid_name += 1;
             return Outcome::Dropped;
         }
@@ -185,6 +190,7 @@ pub fn minimise<'a>(
         }
         if i == 0 {
             state.candidate.qname.clone_from(&state.name_buf);
+            state.qname_shape = shape;
             first = Some(q);
         }
     }
@@ -235,7 +241,7 @@ pub fn minimise<'a>(
     let dest = msg.response_address.map(|a| state.pseudonymise(pan, a, c));
     let state: &'a WorkerState = state;
     let qname = state.candidate.qname.as_str();
-    let labels = labels_of(qname);
+    let labels = labels_of(qname, &state.qname_shape);
     c.session_rows += 1;
     let row = SessionRow {
         response_time_us: response_time_us(msg.response_time_sec, msg.response_time_nsec),
@@ -296,8 +302,15 @@ fn addr_columns(family: i32, p: Option<Pseudonym>) -> AddrColumns {
 #[cfg(test)]
 mod tests;
 
-/// Session labels of question[0] (reference §6 label rules).
-fn labels_of(qname: &str) -> Labels {
+/// Session labels of question\[0\] (reference §6 label rules), from the
+/// label ends seen while writing it when it needs no second look.
+fn labels_of(qname: &str, shape: &dns::NameShape) -> Labels {
+    if let Some(parts) = shape.label_ranges() {
+        return Labels {
+            parts,
+            label9_overflow: None,
+        };
+    }
     let mut ranges = [None; 10];
     let split = dns::split_labels(qname, &mut ranges);
     let mut labels = Labels {
