@@ -462,8 +462,10 @@ fn encode_indices(out: &mut Vec<u8>, indices: &[u32], width: u32) {
 /// A row group's dictionary of one column.
 #[derive(Debug, Default)]
 struct Dictionary {
-    /// Entry index by value, hashed with `hasher`.
-    table: HashTable<u32>,
+    /// Entry index by value, with the value's 32-bit hash ([`Dictionary::hash`]):
+    /// growing the table rehashes no value, and a probe compares bytes only
+    /// when the hashes agree.
+    table: HashTable<(u32, u32)>,
     hasher: foldhash::fast::FixedState,
     /// The entries, PLAIN-encoded: the dictionary page's body.
     plain: Vec<u8>,
@@ -482,20 +484,29 @@ impl Dictionary {
         self.starts.len()
     }
 
+    /// The table's hash of a stored 32-bit value hash: spread over all 64
+    /// bits (the table takes its buckets from the low bits, its tags from the
+    /// high ones).
+    fn spread(h: u32) -> u64 {
+        u64::from(h).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+    }
+
     /// The index of `value` (its PLAIN bytes without a length prefix),
     /// adding it if new; `on_new` sees each new value.
     #[inline]
     fn index(&mut self, value: &[u8], on_new: impl FnOnce(&[u8])) -> u32 {
-        let hash = self.hasher.hash_one(value);
+        let h = self.hasher.hash_one(value) as u32;
         let Self {
             table,
             plain,
             starts,
             width,
-            hasher,
             ..
         } = self;
-        if let Some(&i) = table.find(hash, |&i| entry_of(plain, starts, *width, i) == value) {
+        let hash = Self::spread(h);
+        if let Some(&(i, _)) = table.find(hash, |&(i, eh)| {
+            eh == h && entry_of(plain, starts, *width, i) == value
+        }) {
             return i;
         }
         let i = starts.len() as u32;
@@ -504,9 +515,7 @@ impl Dictionary {
         }
         starts.push(plain.len() as u32);
         plain.extend_from_slice(value);
-        table.insert_unique(hash, i, |&i| {
-            hasher.hash_one(entry_of(plain, starts, *width, i))
-        });
+        table.insert_unique(hash, (i, h), |&(_, eh)| Self::spread(eh));
         on_new(value);
         i
     }
