@@ -40,7 +40,7 @@ def incl(fn):
 stages = [
     ("minimiser workers", "edm::minimiser::run_worker"),
     ("  of which minimise()", "edm::minimiser::core::minimise"),
-    ("  of which name lists", "edm::lists::names::NameList::lookup"),
+    ("  of which name lists", "edm::lists::names::NameList::lookup_lowercase"),
     ("  of which dnstap decode", "edm::dnstap::DnstapRef::decode_frame"),
     ("  of which Crypto-PAn (cached)", "edm::minimiser::core::WorkerState::pseudonymise"),
     ("collector", "edm::collector::State::run"),

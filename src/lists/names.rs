@@ -317,12 +317,18 @@ impl NameList {
     }
 
     fn lookup_in(&self, b: &[u8], buf: &mut [u8]) -> Option<Match> {
-        if b.is_empty() {
-            return None;
-        }
         let lower = &mut buf[..b.len()];
         for (d, s) in lower.iter_mut().zip(b) {
             *d = s.to_ascii_lowercase();
+        }
+        self.lookup_lowercase(lower)
+    }
+
+    /// [`NameList::lookup`] for a name already in ASCII lowercase, without
+    /// copying it.
+    pub fn lookup_lowercase(&self, lower: &[u8]) -> Option<Match> {
+        if lower.is_empty() || lower.len() > 1024 {
+            return None;
         }
         if let Some(i) = self.index.get(lower) {
             return Some(Match {

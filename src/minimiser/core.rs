@@ -36,6 +36,9 @@ pub struct Candidate {
     /// question\[0\], original case, presentation format (buffer reused;
     /// also the session row's `qname`).
     pub qname: String,
+    /// `qname` in ASCII lowercase: what the name lists and the seen check
+    /// compare (buffer reused).
+    pub qname_lower: String,
     /// question[0] type and class.
     pub qtype: u16,
     /// question[0] class.
@@ -185,13 +188,21 @@ pub fn minimise<'a>(
             c.invalid_name += 1;
             return Outcome::Dropped;
         }
-        if let Some(names) = &lists.ignored_names {
-            ignored |= names.lookup(&state.name_buf).is_some();
-        }
         if i == 0 {
-            state.candidate.qname.clone_from(&state.name_buf);
+            let cand = &mut state.candidate;
+            cand.qname.clone_from(&state.name_buf);
+            cand.qname_lower.clone_from(&state.name_buf);
+            cand.qname_lower.make_ascii_lowercase();
             state.qname_shape = shape;
             first = Some(q);
+        }
+        if let Some(names) = &lists.ignored_names {
+            ignored |= if i == 0 {
+                names.lookup_lowercase(state.candidate.qname_lower.as_bytes())
+            } else {
+                names.lookup(&state.name_buf)
+            }
+            .is_some();
         }
     }
     if ignored {
@@ -199,7 +210,10 @@ pub fn minimise<'a>(
         return Outcome::Dropped;
     }
     if let (Some(wk), Some(q)) = (&lists.well_known, first) {
-        if let Some(m) = wk.list.lookup(&state.candidate.qname) {
+        if let Some(m) = wk
+            .list
+            .lookup_lowercase(state.candidate.qname_lower.as_bytes())
+        {
             let client = msg.query_address.unwrap_or_default();
             c.histogram_updates += 1;
             return Outcome::Histogram(HistogramUpdate {

@@ -88,15 +88,11 @@ const SEEN_FRONT_ENTRIES: usize = 1 << 16;
 fn seen_check(
     shared: &Shared,
     candidate: &core::Candidate,
-    lower: &mut String,
     front: &mut crate::newqname::seen::SeenFront,
     counters: &mut WorkerCounters,
 ) {
     let Some(seen) = &shared.seen else { return };
-    lower.clear();
-    lower.push_str(&candidate.qname);
-    lower.make_ascii_lowercase();
-    if front.check(seen, lower) != crate::newqname::seen::Seen::New {
+    if front.check(seen, &candidate.qname_lower) != crate::newqname::seen::Seen::New {
         return;
     }
     counters.new_qnames += 1;
@@ -149,7 +145,6 @@ fn run_worker(
 ) {
     let mut state = core::WorkerState::new(cache_entries);
     let mut counters = WorkerCounters::default();
-    let mut lower = String::with_capacity(256);
     let mut front = crate::newqname::seen::SeenFront::new(SEEN_FRONT_ENTRIES);
     while let Ok(batch) = input.recv() {
         let pan = shared.cryptopan.load();
@@ -173,12 +168,12 @@ fn run_worker(
             // Every kept non-well-known response is checked, rows written or not.
             match outcome {
                 core::Outcome::Session(row, candidate) => {
-                    seen_check(shared, candidate, &mut lower, &mut front, &mut counters);
+                    seen_check(shared, candidate, &mut front, &mut counters);
                     rows.get_or_insert_with(|| Box::new(SessionChunk::with_rows(batch.len())))
                         .append(&row);
                 }
                 core::Outcome::SessionDisabled(candidate) => {
-                    seen_check(shared, candidate, &mut lower, &mut front, &mut counters);
+                    seen_check(shared, candidate, &mut front, &mut counters);
                 }
                 core::Outcome::Histogram(u) => updates.push(u),
                 core::Outcome::Dropped => {}
