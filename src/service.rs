@@ -384,6 +384,7 @@ pub async fn run_with_metrics(
         config.cryptopan_address_entries as usize,
         rx,
         to_collector,
+        collector.worker_chunks(),
         shared.clone(),
         metrics.clone(),
     )

@@ -38,7 +38,7 @@ use crate::histogram::parquet::{histogram_batch, histogram_schema};
 use crate::histogram::{DomainCounts, HistogramUpdate};
 use crate::metrics::Metrics;
 use crate::minimiser::WellKnown;
-use session_file::{SessionChunk, SessionFile};
+use session_file::{ChunkPool, PAGE_ROWS, SessionChunk, SessionFile};
 
 /// File name prefix of session files.
 pub const SESSION_PREFIX: &str = "dns_session_block";
@@ -85,7 +85,15 @@ pub struct CollectorConfig {
 pub struct Collector {
     collector: JoinHandle<()>,
     writer: JoinHandle<()>,
+    worker_chunks: ChunkPool,
 }
+
+/// Emptied worker chunks kept for reuse (the collector gives them back once
+/// merged).
+const WORKER_CHUNK_POOL: usize = 16;
+/// Emptied page chunks kept for reuse (the writer gives them back once
+/// encoded; its queue holds 4 jobs).
+const PAGE_CHUNK_POOL: usize = 4;
 
 /// Work for the writer thread, in order.
 enum WriteJob {
@@ -119,9 +127,13 @@ impl Collector {
         let (tx, rx) = crossbeam_channel::bounded(capacity);
         let (wtx, wrx) = crossbeam_channel::bounded::<WriteJob>(4);
         let wmetrics = metrics.clone();
+        let pages = ChunkPool::new(PAGE_CHUNK_POOL);
+        let written = pages.clone();
         let writer = std::thread::Builder::new()
             .name("edm-writer".into())
-            .spawn(move || run_writer(&wrx, &wmetrics))?;
+            .spawn(move || run_writer(&wrx, &wmetrics, &written))?;
+        let worker_chunks = ChunkPool::new(WORKER_CHUNK_POOL);
+        let merged = worker_chunks.clone();
         let qrx = rx.clone();
         metrics.register_gauge(
             "edm_collector_queue_depth",
@@ -130,8 +142,21 @@ impl Collector {
         );
         let collector = std::thread::Builder::new()
             .name("edm-collector".into())
-            .spawn(move || State::new(config, wtx, metrics).run(&rx))?;
-        Ok((Self { collector, writer }, tx))
+            .spawn(move || State::new(config, wtx, metrics, pages, merged).run(&rx))?;
+        Ok((
+            Self {
+                collector,
+                writer,
+                worker_chunks,
+            },
+            tx,
+        ))
+    }
+
+    /// The pool workers take their session chunks from
+    /// ([`CollectorMsg::Sessions`]); the collector refills it.
+    pub fn worker_chunks(&self) -> ChunkPool {
+        self.worker_chunks.clone()
     }
 
     /// Wait until the final interval is flushed and every file is written.
@@ -162,6 +187,10 @@ struct State {
     // sessions
     session_start: OffsetDateTime,
     chunk: Box<SessionChunk>,
+    /// Page chunks back from the writer.
+    pages: ChunkPool,
+    /// Worker chunks, emptied for the workers.
+    worker_chunks: ChunkPool,
     session_rows: u64,
     // histograms
     histogram_start: OffsetDateTime,
@@ -173,7 +202,13 @@ struct State {
 }
 
 impl State {
-    fn new(mut config: CollectorConfig, writer: Sender<WriteJob>, metrics: Arc<Metrics>) -> Self {
+    fn new(
+        mut config: CollectorConfig,
+        writer: Sender<WriteJob>,
+        metrics: Arc<Metrics>,
+        pages: ChunkPool,
+        worker_chunks: ChunkPool,
+    ) -> Self {
         let now = OffsetDateTime::now_utc();
         // The collector's only reference to a list is in `lists` (see `retire_lists`).
         let lists = config
@@ -187,7 +222,9 @@ impl State {
             writer,
             metrics,
             session_start: now,
-            chunk: Box::default(),
+            chunk: pages.take(PAGE_ROWS),
+            pages,
+            worker_chunks,
             session_rows: 0,
             histogram_start: now,
             counts: HashMap::new(),
@@ -239,6 +276,7 @@ impl State {
                     self.stream_sessions();
                 }
                 self.session_rows += rows.len() as u64;
+                self.worker_chunks.give(rows);
             }
             CollectorMsg::Histogram(updates) => {
                 let threshold = self.config.hll_threshold;
@@ -295,7 +333,7 @@ impl State {
     /// interval's file: memory holds at most one batch per stage, however
     /// many rows a minute brings.
     fn stream_sessions(&mut self) {
-        let chunk = std::mem::take(&mut self.chunk);
+        let chunk = std::mem::replace(&mut self.chunk, self.pages.take(PAGE_ROWS));
         let rows = chunk.len() as u64;
         let job = WriteJob::SessionRows {
             dir: self.config.session_dir.clone(),
@@ -381,7 +419,7 @@ impl State {
     }
 }
 
-fn run_writer(rx: &Receiver<WriteJob>, metrics: &Metrics) {
+fn run_writer(rx: &Receiver<WriteJob>, metrics: &Metrics, pages: &ChunkPool) {
     let mut session = SessionWriter::default();
     for job in rx {
         match job {
@@ -401,7 +439,10 @@ fn run_writer(rx: &Receiver<WriteJob>, metrics: &Metrics) {
                 dir,
                 tmp_name,
                 chunk,
-            } => session.write(&dir, &tmp_name, &chunk, metrics),
+            } => {
+                session.write(&dir, &tmp_name, &chunk, metrics);
+                pages.give(chunk);
+            }
             WriteJob::SessionClose { name } => session.close(&name, metrics),
         }
     }

@@ -189,6 +189,11 @@ impl<T: Copy> Fixed<T> {
         self.defined.extend_from_slice(&other.defined);
         self.values.extend_from_slice(&other.values);
     }
+
+    fn clear(&mut self) {
+        self.defined.clear();
+        self.values.clear();
+    }
 }
 
 /// An optional byte-string column of a chunk.
@@ -217,6 +222,12 @@ impl Strings {
             self.data.extend_from_slice(v);
             self.ends.push(self.data.len() as u32);
         }
+    }
+
+    fn clear(&mut self) {
+        self.defined.clear();
+        self.data.clear();
+        self.ends.clear();
     }
 
     fn extend_from(&mut self, other: &Self) {
@@ -267,6 +278,13 @@ impl AddrChunk {
         self.ipv6_host.push(v6.map(|(_, h)| h));
         self.ipv6_network.push(v6.map(|(n, _)| n));
         self.port.push(port.map(u32::from));
+    }
+
+    fn clear(&mut self) {
+        self.ipv4.clear();
+        self.ipv6_host.clear();
+        self.ipv6_network.clear();
+        self.port.clear();
     }
 
     fn extend_from(&mut self, other: &Self) {
@@ -343,6 +361,20 @@ impl SessionChunk {
         self.rows += 1;
     }
 
+    /// Forget every row, keeping the memory for the next ones.
+    pub fn clear(&mut self) {
+        self.source.clear();
+        self.dest.clear();
+        self.dns_protocol.clear();
+        for s in &mut self.labels {
+            s.clear();
+        }
+        self.response_message.clear();
+        self.response_time.clear();
+        self.server_id.clear();
+        self.rows = 0;
+    }
+
     /// Append every row of `other`, column by column.
     pub fn extend_from(&mut self, other: &Self) {
         self.source.extend_from(&other.source);
@@ -390,6 +422,37 @@ impl SessionChunk {
             22 => Column::U64(&self.source.ipv6_network),
             _ => Column::U32(&self.source.port),
         }
+    }
+}
+
+/// Emptied chunks waiting to be filled again, so that chunks (a page chunk
+/// is a few MB, a worker's a few hundred KB) are not allocated, faulted in
+/// and freed again for every batch. Bounded: a chunk given back to a full
+/// pool is freed.
+#[derive(Debug, Clone)]
+pub struct ChunkPool {
+    tx: crossbeam_channel::Sender<Box<SessionChunk>>,
+    rx: crossbeam_channel::Receiver<Box<SessionChunk>>,
+}
+
+impl ChunkPool {
+    /// A pool keeping at most `cap` chunks.
+    pub fn new(cap: usize) -> Self {
+        let (tx, rx) = crossbeam_channel::bounded(cap);
+        Self { tx, rx }
+    }
+
+    /// An empty chunk: a pooled one, or a new one with room for `rows`.
+    pub fn take(&self, rows: usize) -> Box<SessionChunk> {
+        self.rx
+            .try_recv()
+            .unwrap_or_else(|_| Box::new(SessionChunk::with_rows(rows)))
+    }
+
+    /// Keep `chunk` (emptied) for a later [`ChunkPool::take`].
+    pub fn give(&self, mut chunk: Box<SessionChunk>) {
+        chunk.clear();
+        let _ = self.tx.try_send(chunk);
     }
 }
 
@@ -1692,22 +1755,25 @@ mod tests {
             dictionary_limit: 2048,
         };
         let direct = write_rows(dir.path(), "direct.parquet", &rows, 700, layout);
-        // Worker-sized chunks of uneven sizes, merged as the collector does.
+        // Worker-sized chunks of uneven sizes, merged as the collector does,
+        // every chunk reused through pools as in the pipeline.
         let mut f = SessionFile::create_with(dir.path(), "merged.parquet", layout).unwrap();
-        let mut chunk = SessionChunk::new();
+        let (workers, pages) = (ChunkPool::new(2), ChunkPool::new(1));
+        let mut chunk = pages.take(PAGE_ROWS);
         let mut sizes = [1usize, 13, 512, 97, 250].into_iter().cycle();
         let mut rest = &rows[..];
         while !rest.is_empty() {
             let (part, tail) = rest.split_at(sizes.next().unwrap().min(rest.len()));
             rest = tail;
-            let mut small = SessionChunk::with_rows(part.len());
+            let mut small = workers.take(part.len());
             for r in part {
                 small.append(r);
             }
             chunk.extend_from(&small);
+            workers.give(small);
             if chunk.len() >= 700 {
                 f.write(&chunk).unwrap();
-                chunk = SessionChunk::new();
+                pages.give(std::mem::replace(&mut chunk, pages.take(PAGE_ROWS)));
             }
         }
         f.write(&chunk).unwrap();

@@ -16,7 +16,7 @@ use arc_swap::ArcSwap;
 use bytes::Bytes;
 
 use crate::collector::CollectorMsg;
-use crate::collector::session_file::SessionChunk;
+use crate::collector::session_file::{ChunkPool, SessionChunk};
 use crate::cryptopan::CryptoPan;
 use crate::lists::clients::ClientSet;
 use crate::lists::names::NameList;
@@ -120,6 +120,7 @@ pub fn spawn_workers(
     cache_entries: usize,
     input: flume::Receiver<Batch>,
     output: crossbeam_channel::Sender<CollectorMsg>,
+    chunks: ChunkPool,
     shared: Arc<Shared>,
     metrics: Arc<Metrics>,
 ) -> std::io::Result<Vec<JoinHandle<()>>> {
@@ -127,11 +128,14 @@ pub fn spawn_workers(
         .map(|i| {
             let input = input.clone();
             let output = output.clone();
+            let chunks = chunks.clone();
             let shared = shared.clone();
             let metrics = metrics.clone();
             std::thread::Builder::new()
                 .name(format!("edm-worker-{i}"))
-                .spawn(move || run_worker(cache_entries, &input, &output, &shared, &metrics))
+                .spawn(move || {
+                    run_worker(cache_entries, &input, &output, &chunks, &shared, &metrics);
+                })
         })
         .collect()
 }
@@ -140,6 +144,7 @@ fn run_worker(
     cache_entries: usize,
     input: &flume::Receiver<Batch>,
     output: &crossbeam_channel::Sender<CollectorMsg>,
+    chunks: &ChunkPool,
     shared: &Shared,
     metrics: &Metrics,
 ) {
@@ -169,7 +174,7 @@ fn run_worker(
             match outcome {
                 core::Outcome::Session(row, candidate) => {
                     seen_check(shared, candidate, &mut front, &mut counters);
-                    rows.get_or_insert_with(|| Box::new(SessionChunk::with_rows(batch.len())))
+                    rows.get_or_insert_with(|| chunks.take(batch.len()))
                         .append(&row);
                 }
                 core::Outcome::SessionDisabled(candidate) => {
