@@ -39,3 +39,4 @@ pub mod newqname;
 pub mod procstat;
 pub mod reload;
 pub mod service;
+pub mod written_blocks;

@@ -19,14 +19,17 @@
 //! * entries, 4 words (32 bytes) per way, two per cache line: the key's 16
 //!   bytes, then the pseudonym's.
 //!
-//! Stale entry words are never read without a matching non-zero tag, so
-//! clearing only zeroes the headers. The table is allocated zeroed, which the
-//! allocator can hand out as untouched pages: memory is committed as sets are
-//! used.
+//! Stale entry words are never read without a matching non-zero tag. The
+//! table is allocated zeroed, which the allocator can hand out as untouched
+//! pages: memory is committed as sets are used. Headers are read only in
+//! blocks already written ([`WrittenBlocks`]): an unwritten block reads as
+//! empty and is zeroed on its first write, so no page is read before it is
+//! written (see that module for why), and clearing is resetting the bitmap.
 
 use std::hash::BuildHasher;
 
 use crate::cryptopan::Pseudonym;
+use crate::written_blocks::WrittenBlocks;
 
 /// Entries per set.
 pub const WAYS: usize = 8;
@@ -37,6 +40,8 @@ const HEADER_WORDS: usize = 2;
 const ENTRY_WORDS: usize = 4;
 /// Words per 64-byte cache line.
 const LINE_WORDS: usize = 8;
+/// Header words per block of the written-blocks bitmap (4 KiB).
+const BLOCK_WORDS: usize = 512;
 /// The recency order of an empty set: position `p` holds way `p`, so empty
 /// ways are filled from way 7 down.
 const ORDER_EMPTY: u32 = 0x7654_3210;
@@ -105,6 +110,8 @@ pub struct AddrCache {
     headers: usize,
     entries: usize,
     sets: usize,
+    /// Blocks of [`BLOCK_WORDS`] header words written since the last clear.
+    written: WrittenBlocks,
     len: usize,
     seed: [u64; 2],
 }
@@ -199,6 +206,7 @@ impl AddrCache {
             headers,
             entries: headers + header_words,
             sets,
+            written: WrittenBlocks::new(header_words.div_ceil(BLOCK_WORDS)),
             len: 0,
             seed,
         })
@@ -219,18 +227,11 @@ impl AddrCache {
         self.len == 0
     }
 
-    /// Forget every entry (on a key change). Zeroes the set headers only, so
-    /// it costs O(sets); the old entries can no longer be found.
+    /// Forget every entry (on a key change): every header block reads as
+    /// empty again (and is zeroed when next written), so it costs a bitmap
+    /// clear; the old entries can no longer be found.
     pub fn clear(&mut self) {
-        if self.len == 0 {
-            // Nothing was inserted since the last clear: every header is
-            // already zero (and its pages may not even be committed yet).
-            return;
-        }
-        let end = self.headers + self.sets * HEADER_WORDS;
-        if let Some(h) = self.words.get_mut(self.headers..end) {
-            h.fill(0);
-        }
+        self.written.clear();
         self.len = 0;
     }
 
@@ -249,6 +250,9 @@ impl AddrCache {
     }
 
     fn header(&self, set: usize) -> (u64, u64) {
+        if !self.written.is_written(set * HEADER_WORDS / BLOCK_WORDS) {
+            return (0, 0);
+        }
         let i = self.headers + set * HEADER_WORDS;
         match self.words.get(i..i + HEADER_WORDS) {
             Some(&[tags, state]) => (tags, state),
@@ -257,6 +261,14 @@ impl AddrCache {
     }
 
     fn set_header(&mut self, set: usize, tags: u64, state: u64) {
+        let block = set * HEADER_WORDS / BLOCK_WORDS;
+        if self.written.mark(block) {
+            let start = self.headers + block * BLOCK_WORDS;
+            let end = (start + BLOCK_WORDS).min(self.headers + self.sets * HEADER_WORDS);
+            if let Some(b) = self.words.get_mut(start..end) {
+                b.fill(0);
+            }
+        }
         let i = self.headers + set * HEADER_WORDS;
         if let Some(h) = self.words.get_mut(i..i + HEADER_WORDS) {
             h.copy_from_slice(&[tags, state]);
@@ -582,6 +594,16 @@ mod tests {
         assert!(
             (0..50_000).all(|n| c.get(&v4(n)).is_none() && c.get(&v6(u128::from(n))).is_none())
         );
+        // Writing again zeroes each header block first: the stale headers
+        // beside a new entry match nothing.
+        for n in (0..50_000).step_by(97) {
+            c.insert(v4(n), p(n + 1));
+        }
+        for n in 0..50_000 {
+            let want = (n % 97 == 0).then(|| p(n + 1));
+            assert_eq!(c.get(&v4(n)), want, "{n}");
+            assert_eq!(c.get(&v6(u128::from(n))), None, "{n}");
+        }
         c.clear();
         assert!(c.is_empty());
     }

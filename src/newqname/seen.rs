@@ -25,6 +25,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 
 use super::store::{self, FpBuild, FpStore};
+use crate::written_blocks::WrittenBlocks;
 
 /// Cache shards: enough that workers rarely meet on one.
 const SHARDS: usize = 64;
@@ -32,13 +33,19 @@ const SHARDS: usize = 64;
 /// Ways per set of the cache.
 const WAYS: usize = 8;
 
+/// Sets per block of a shard's written-blocks bitmap (4 KiB).
+const BLOCK_SETS: usize = 32;
+
 /// One shard of the cache: a set-associative LRU of fingerprints (at most
 /// [`WAYS`] per set, least recently used evicted within the set). One
-/// allocation, no pointers: a lookup reads one 128-byte set.
+/// allocation, no pointers: a lookup reads one 128-byte set. Allocated
+/// zeroed and committed as it is used; a set is read only in a block
+/// already written ([`WrittenBlocks`]).
 struct Shard {
     /// Keys of each set, most recently used first; 0 = empty.
     sets: Box<[[u128; WAYS]]>,
     ways: usize,
+    written: WrittenBlocks,
 }
 
 impl Shard {
@@ -49,17 +56,31 @@ impl Shard {
         Self {
             sets: vec![[0; WAYS]; sets].into_boxed_slice(),
             ways,
+            written: WrittenBlocks::new(sets.div_ceil(BLOCK_SETS)),
         }
     }
 
+    fn index(&self, fp: u128) -> usize {
+        ((((fp >> 64) as u64) as u128 * self.sets.len() as u128) >> 64) as usize
+    }
+
+    /// The set of `fp`, for writing: its block is zeroed first if unwritten.
     fn set(&mut self, fp: u128) -> &mut [u128] {
-        let i = ((((fp >> 64) as u64) as u128 * self.sets.len() as u128) >> 64) as usize;
+        let i = self.index(fp);
+        let block = i / BLOCK_SETS;
+        if self.written.mark(block) {
+            let end = ((block + 1) * BLOCK_SETS).min(self.sets.len());
+            self.sets[block * BLOCK_SETS..end].fill([0; WAYS]);
+        }
         &mut self.sets[i][..self.ways]
     }
 
     /// Is `fp` cached? A hit becomes the most recently used of its set.
     fn get(&mut self, fp: u128) -> bool {
         let key = fp.max(1);
+        if !self.written.is_written(self.index(key) / BLOCK_SETS) {
+            return false;
+        }
         let set = self.set(key);
         match set.iter().position(|&k| k == key) {
             Some(i) => {
@@ -536,6 +557,21 @@ mod tests {
         assert_eq!(s.check("old.example."), Seen::Seen);
         assert_eq!(s.check("older.example."), Seen::Seen);
         assert_eq!(s.check("new.example."), Seen::New);
+    }
+
+    #[test]
+    fn shard_reads_no_block_before_writing_it() {
+        let mut s = Shard::new(100_000);
+        let fps: Vec<u128> = (1..5_000u128)
+            .map(|i| i.wrapping_mul(0x9e37_79b9_7f4a_7c15_f39c_c060_5ced_c835))
+            .collect();
+        assert!(fps.iter().all(|&f| !s.get(f)));
+        assert!(s.written.bits().iter().all(|&w| w == 0));
+        for &f in &fps[..100] {
+            s.push(f);
+        }
+        assert!(fps[..100].iter().all(|&f| s.get(f)));
+        assert!(fps[100..].iter().all(|&f| !s.get(f)));
     }
 
     #[test]
