@@ -18,6 +18,7 @@
 //! | [`minimiser`] | worker threads; [`minimiser::core`] is the pure per-frame function |
 //! | [`collector`] | aggregation and minute rotation; [`collector::session`] schema, [`collector::parquet_file`] durable writes |
 //! | [`metrics`], [`http`] | every metric, and the `/metrics` endpoint |
+//! | [`written_blocks`] | lets the large caches commit memory as used without reading untouched pages |
 //! | [`service`] | wiring, startup and lossless shutdown |
 #![warn(missing_docs)]
 
