@@ -12,7 +12,7 @@
 //! - the reference schema: root `sessionData`, 24 optional columns in
 //!   alphabetical order ([`COLUMNS`]), with the converted and logical types
 //!   of the reference's files;
-//! - row groups of about [`ROW_GROUP_ROWS`] rows; in each, per column, an
+//! - row groups of about `ROW_GROUP_ROWS` rows; in each, per column, an
 //!   optional dictionary page and data pages (format v1) of about
 //!   [`PAGE_ROWS`] rows, every page Snappy-compressed;
 //! - definition levels as RLE / bit-packed hybrid runs (bit width 1);
@@ -24,7 +24,7 @@
 //! - column-chunk statistics: null count, and min/max (unsigned for the
 //!   `UINT_*` columns) except for `response_message` and for byte strings
 //!   longer than [`STATS_MAX_BYTES`];
-//! - the footer (Thrift compact protocol, [`super::thrift`]) with
+//! - the footer (Thrift compact protocol, `collector::thrift`) with
 //!   type-defined column orders, so readers trust the min/max values.
 //!
 //! Files are created, fsynced and published like every other output file

@@ -1,6 +1,6 @@
 //! Well-known-domain histograms (reference §6).
 //!
-//! A worker that finds question[0] in the well-known list sends a compact
+//! A worker that finds question\[0\] in the well-known list sends a compact
 //! [`HistogramUpdate`] instead of a session row. The collector folds updates
 //! into one [`DomainCounts`] per (list generation, index) for the interval,
 //! with HyperLogLog sketches of the raw client addresses, and writes them with
@@ -44,7 +44,7 @@ pub fn rcode_counter(rcode: u16) -> usize {
     }
 }
 
-/// The qtype/class counter for question[0].
+/// The qtype/class counter for question\[0\].
 pub fn qtype_counter(qtype: u16, qclass: u16) -> usize {
     if qclass != 1 {
         return counter::NON_IN;

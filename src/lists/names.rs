@@ -162,7 +162,7 @@ impl HashIndex {
 }
 
 /// An immutable name list. The `fst` map is only its file format: once
-/// loaded, every lookup and `name_at` uses the [`HashIndex`].
+/// loaded, every lookup and `name_at` uses the `HashIndex`.
 pub struct NameList {
     index: HashIndex,
 }

@@ -39,9 +39,9 @@ pub struct Candidate {
     /// `qname` in ASCII lowercase: what the name lists and the seen check
     /// compare (buffer reused).
     pub qname_lower: String,
-    /// question[0] type and class.
+    /// question\[0\] type and class.
     pub qtype: u16,
-    /// question[0] class.
+    /// question\[0\] class.
     pub qclass: u16,
     /// The DNS header's flags word.
     pub flags: u16,

@@ -9,7 +9,7 @@ pub struct NewQname {
     /// The DNS header's 16-bit flags word (wire bytes 2–3): QR, opcode, AA,
     /// TC, RD, RA, Z, AD, CD, and the low 4 rcode bits.
     pub flags: u16,
-    /// question[0], original case, presentation format; `None` when the
+    /// question\[0\], original case, presentation format; `None` when the
     /// question section is empty (then qname is `""` and qtype/qclass are omitted).
     pub question: Option<(String, u16, u16)>,
     /// Response time, Unix seconds (truncated to the minute in the JSON).

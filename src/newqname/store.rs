@@ -160,7 +160,7 @@ impl Bloom {
 /// does not fit gets none: a lookup in it reads its fence block from disk
 /// (one `pread`, usually from the page cache) instead, so memory stays bounded
 /// however many names the store holds and only lookups in the oldest, largest
-/// runs get slower. Each shard gets an equal part ([`FilterBudget::split`]),
+/// runs get slower. Each shard gets an equal part (`FilterBudget::split`),
 /// so no shard starves the others; within a shard small new runs get filters
 /// first, because merging frees the filters of its inputs, and at startup
 /// runs are loaded from the lowest level up.
