@@ -8,7 +8,7 @@ use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use edm::collector::parquet_file::{WrittenFile, file_name};
-use edm::collector::session::{AddrColumns, Labels, SessionRow};
+use edm::collector::session::{AddrColumns, Labels, OwnedRow, SessionRow};
 use edm::collector::session_file::{SessionChunk, SessionFile};
 
 const ROWS: usize = 100_000;
@@ -46,26 +46,9 @@ fn labels(qname: &str) -> Labels {
 /// session rows.
 const WORKER_ROWS: usize = 384;
 
-/// A row with the bytes it borrows.
-struct Owned {
-    qname: String,
-    message: Vec<u8>,
-    row: SessionRow<'static>,
-}
-
-impl Owned {
-    fn row(&self) -> SessionRow<'_> {
-        SessionRow {
-            qname: &self.qname,
-            response_message: &self.message,
-            ..self.row.clone()
-        }
-    }
-}
-
 /// Rows shaped like resolver traffic: 3–4 label names over a few thousand
 /// domains, 60–250 byte responses, mostly IPv4 clients, UDP with some TCP.
-fn rows() -> Vec<Owned> {
+fn rows() -> Vec<OwnedRow> {
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let tlds = ["com", "net", "org", "se", "nu", "io"];
     let hosts = ["www", "mail", "api", "cdn", "login", "static"];
@@ -99,22 +82,23 @@ fn rows() -> Vec<Owned> {
                     AddrColumns::V4(x as u32)
                 }
             };
-            let row = SessionRow {
+            let fixed = SessionRow {
                 response_time_us: 1_700_000_000_000_000 + i as i64 * 600,
                 source: addr(rng.next()),
                 source_port: Some(1024 + (r >> 8) as u16 % 60_000),
                 dest: addr(0xc000_0201),
                 dest_port: Some(53),
                 dns_protocol: Some(if r % 10 == 0 { 2 } else { 1 }),
-                server_id: Some(b"resolver-1.example.net"),
+                server_id: None,
                 labels: labels(&qname),
                 qname: "",
                 response_message: &[],
             };
-            Owned {
+            OwnedRow {
                 qname,
-                message,
-                row,
+                server_id: Some(b"resolver-1.example.net".to_vec()),
+                response_message: message,
+                fixed,
             }
         })
         .collect()
@@ -122,7 +106,7 @@ fn rows() -> Vec<Owned> {
 
 /// The rows in page chunks, as the pipeline builds them: each worker batch's
 /// rows appended to a chunk of their own, merged by the collector.
-fn append_all(rows: &[Owned]) -> Vec<SessionChunk> {
+fn append_all(rows: &[OwnedRow]) -> Vec<SessionChunk> {
     let mut chunk = SessionChunk::new();
     let mut chunks = Vec::new();
     for batch in rows.chunks(WORKER_ROWS) {

@@ -78,55 +78,50 @@ pub struct SessionRow<'a> {
     pub response_message: &'a [u8],
 }
 
-/// A session row that owns its bytes, for tests that keep rows around.
-#[cfg(test)]
+/// A session row that owns its bytes, for tests, benches and tools that
+/// keep rows around.
 #[derive(Debug, Clone)]
-pub(crate) struct OwnedRow {
-    pub response_time_us: i64,
-    pub source: AddrColumns,
-    pub source_port: Option<u16>,
-    pub dest: AddrColumns,
-    pub dest_port: Option<u16>,
-    pub dns_protocol: Option<u8>,
-    pub server_id: Option<Vec<u8>>,
+pub struct OwnedRow {
+    /// `qname` of the row.
     pub qname: String,
-    pub labels: Labels,
+    /// `server_id` of the row.
+    pub server_id: Option<Vec<u8>>,
+    /// `response_message` of the row.
     pub response_message: Vec<u8>,
+    /// Every other column (its borrowed fields are left empty).
+    pub fixed: SessionRow<'static>,
 }
 
-#[cfg(test)]
 impl OwnedRow {
     /// The row, borrowing from `self`.
     pub fn row(&self) -> SessionRow<'_> {
         SessionRow {
-            response_time_us: self.response_time_us,
-            source: self.source,
-            source_port: self.source_port,
-            dest: self.dest,
-            dest_port: self.dest_port,
-            dns_protocol: self.dns_protocol,
             server_id: self.server_id.as_deref(),
             qname: &self.qname,
-            labels: self.labels.clone(),
             response_message: &self.response_message,
+            ..self.fixed.clone()
         }
     }
 }
 
-#[cfg(test)]
 impl From<&SessionRow<'_>> for OwnedRow {
     fn from(r: &SessionRow<'_>) -> Self {
         Self {
-            response_time_us: r.response_time_us,
-            source: r.source,
-            source_port: r.source_port,
-            dest: r.dest,
-            dest_port: r.dest_port,
-            dns_protocol: r.dns_protocol,
-            server_id: r.server_id.map(<[u8]>::to_vec),
             qname: r.qname.to_string(),
-            labels: r.labels.clone(),
+            server_id: r.server_id.map(<[u8]>::to_vec),
             response_message: r.response_message.to_vec(),
+            fixed: SessionRow {
+                response_time_us: r.response_time_us,
+                source: r.source,
+                source_port: r.source_port,
+                dest: r.dest,
+                dest_port: r.dest_port,
+                dns_protocol: r.dns_protocol,
+                server_id: None,
+                qname: "",
+                labels: r.labels.clone(),
+                response_message: &[],
+            },
         }
     }
 }

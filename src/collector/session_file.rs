@@ -1573,6 +1573,13 @@ mod tests {
         }
     }
 
+    /// Small row groups and a small dictionary limit, so that a few thousand
+    /// [`varied_rows`] cross row groups and fall back to PLAIN.
+    const VARIED_LAYOUT: Layout = Layout {
+        row_group_rows: 1_000,
+        dictionary_limit: 2048,
+    };
+
     /// Deterministic rows that exercise every encoding path: NULL and
     /// non-NULL runs and mixes, repeated and unique values, long strings,
     /// empty strings, extreme integers.
@@ -1601,16 +1608,21 @@ mod tests {
                     _ => format!("h{}.d{}.se.", r % 7, r % 50),
                 };
                 OwnedRow {
-                    response_time_us: 1_700_000_000_000_000 + i as i64 * 7 - (r % 1000) as i64,
-                    source,
-                    source_port: (r % 9 != 0).then_some(r as u16),
-                    dest: AddrColumns::V4(0x0a00_0001 + (r % 3) as u32),
-                    dest_port: (i % 1000 != 999).then_some(53),
-                    dns_protocol: (r % 6 != 0).then_some((r % 4) as u8 + 1),
                     server_id: (r % 4 != 0).then(|| format!("srv{}", r % 3).into_bytes()),
-                    labels: test_labels(&qname),
-                    qname,
                     response_message: vec![(r >> 8) as u8; (r % 300) as usize],
+                    fixed: SessionRow {
+                        response_time_us: 1_700_000_000_000_000 + i as i64 * 7 - (r % 1000) as i64,
+                        source,
+                        source_port: (r % 9 != 0).then_some(r as u16),
+                        dest: AddrColumns::V4(0x0a00_0001 + (r % 3) as u32),
+                        dest_port: (i % 1000 != 999).then_some(53),
+                        dns_protocol: (r % 6 != 0).then_some((r % 4) as u8 + 1),
+                        server_id: None,
+                        labels: test_labels(&qname),
+                        qname: "",
+                        response_message: &[],
+                    },
+                    qname,
                 }
             })
             .collect()
@@ -1621,10 +1633,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let owned = varied_rows(5_000);
         let rows: Vec<_> = owned.iter().map(OwnedRow::row).collect();
-        let layout = Layout {
-            row_group_rows: 1_000,
-            dictionary_limit: 2048,
-        };
+        let layout = VARIED_LAYOUT;
         let w = write_rows(dir.path(), "v.parquet", &rows, 300, layout);
         assert_eq!(w.rows, 5_000);
         assert_eq!(w.bytes, std::fs::metadata(&w.path).unwrap().len());
@@ -1750,10 +1759,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let owned = varied_rows(3_000);
         let rows: Vec<_> = owned.iter().map(OwnedRow::row).collect();
-        let layout = Layout {
-            row_group_rows: 1_000,
-            dictionary_limit: 2048,
-        };
+        let layout = VARIED_LAYOUT;
         let direct = write_rows(dir.path(), "direct.parquet", &rows, 700, layout);
         // Worker-sized chunks of uneven sizes, merged as the collector does,
         // every chunk reused through pools as in the pipeline.

@@ -206,7 +206,7 @@ impl AddrCache {
             headers,
             entries: headers + header_words,
             sets,
-            written: WrittenBlocks::new(header_words.div_ceil(BLOCK_WORDS)),
+            written: WrittenBlocks::new(header_words, BLOCK_WORDS),
             len: 0,
             seed,
         })
@@ -250,7 +250,7 @@ impl AddrCache {
     }
 
     fn header(&self, set: usize) -> (u64, u64) {
-        if !self.written.is_written(set * HEADER_WORDS / BLOCK_WORDS) {
+        if !self.written.is_written(set * HEADER_WORDS) {
             return (0, 0);
         }
         let i = self.headers + set * HEADER_WORDS;
@@ -261,13 +261,8 @@ impl AddrCache {
     }
 
     fn set_header(&mut self, set: usize, tags: u64, state: u64) {
-        let block = set * HEADER_WORDS / BLOCK_WORDS;
-        if self.written.mark(block) {
-            let start = self.headers + block * BLOCK_WORDS;
-            let end = (start + BLOCK_WORDS).min(self.headers + self.sets * HEADER_WORDS);
-            if let Some(b) = self.words.get_mut(start..end) {
-                b.fill(0);
-            }
+        if let Some(headers) = self.words.get_mut(self.headers..self.entries) {
+            self.written.prepare(headers, set * HEADER_WORDS, 0);
         }
         let i = self.headers + set * HEADER_WORDS;
         if let Some(h) = self.words.get_mut(i..i + HEADER_WORDS) {

@@ -56,7 +56,7 @@ impl Shard {
         Self {
             sets: vec![[0; WAYS]; sets].into_boxed_slice(),
             ways,
-            written: WrittenBlocks::new(sets.div_ceil(BLOCK_SETS)),
+            written: WrittenBlocks::new(sets, BLOCK_SETS),
         }
     }
 
@@ -67,18 +67,14 @@ impl Shard {
     /// The set of `fp`, for writing: its block is zeroed first if unwritten.
     fn set(&mut self, fp: u128) -> &mut [u128] {
         let i = self.index(fp);
-        let block = i / BLOCK_SETS;
-        if self.written.mark(block) {
-            let end = ((block + 1) * BLOCK_SETS).min(self.sets.len());
-            self.sets[block * BLOCK_SETS..end].fill([0; WAYS]);
-        }
+        self.written.prepare(&mut self.sets, i, [0; WAYS]);
         &mut self.sets[i][..self.ways]
     }
 
     /// Is `fp` cached? A hit becomes the most recently used of its set.
     fn get(&mut self, fp: u128) -> bool {
         let key = fp.max(1);
-        if !self.written.is_written(self.index(key) / BLOCK_SETS) {
+        if !self.written.is_written(self.index(key)) {
             return false;
         }
         let set = self.set(key);

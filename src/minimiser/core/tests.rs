@@ -106,22 +106,22 @@ fn response_becomes_a_pseudonymised_session_row() {
         Pseudonym::V4(b) => b,
         p => panic!("{p:?}"),
     });
-    assert_eq!(row.source, AddrColumns::V4(src));
+    assert_eq!(row.fixed.source, AddrColumns::V4(src));
     assert_ne!(
-        row.source,
+        row.fixed.source,
         AddrColumns::V4(u32::from_be_bytes([198, 51, 100, 20]))
     );
-    assert!(matches!(row.dest, AddrColumns::V4(_)));
-    assert_eq!(row.source_port, Some(53000));
-    assert_eq!(row.dest_port, Some(53));
-    assert_eq!(row.dns_protocol, Some(1));
+    assert!(matches!(row.fixed.dest, AddrColumns::V4(_)));
+    assert_eq!(row.fixed.source_port, Some(53000));
+    assert_eq!(row.fixed.dest_port, Some(53));
+    assert_eq!(row.fixed.dns_protocol, Some(1));
     assert_eq!(row.server_id.as_deref(), Some(&b"resolver-1"[..]));
-    assert_eq!(row.response_time_us, 1_700_000_001_000_000);
+    assert_eq!(row.fixed.response_time_us, 1_700_000_001_000_000);
     assert_eq!(row.qname, "www.Example.com.");
-    assert_eq!(row.labels.get(&row.qname, 0), Some("com"));
-    assert_eq!(row.labels.get(&row.qname, 1), Some("Example"));
-    assert_eq!(row.labels.get(&row.qname, 2), Some("www"));
-    assert_eq!(row.labels.get(&row.qname, 3), None);
+    assert_eq!(row.fixed.labels.get(&row.qname, 0), Some("com"));
+    assert_eq!(row.fixed.labels.get(&row.qname, 1), Some("Example"));
+    assert_eq!(row.fixed.labels.get(&row.qname, 2), Some("www"));
+    assert_eq!(row.fixed.labels.get(&row.qname, 3), None);
     assert_eq!(h.c.session_rows, 1);
     assert_eq!(h.c.processed, 1);
 }
@@ -219,13 +219,13 @@ fn address_forms_follow_the_reference() {
         panic!()
     };
     assert_eq!(
-        row.source,
+        row.fixed.source,
         AddrColumns::V6 {
             network: 0,
             host: 0x0000_ffff_0000_0000 | u64::from(u32::from_be_bytes(p))
         }
     );
-    assert!(matches!(row.dest, AddrColumns::V6 { .. }));
+    assert!(matches!(row.fixed.dest, AddrColumns::V6 { .. }));
 
     // 16 bytes under INET, or an invalid length: NULL columns, counted.
     let mut m = response_msg(dns_response("a.example", 1, 0));
@@ -236,10 +236,10 @@ fn address_forms_follow_the_reference() {
     m.query_port = Some(70_000);
     m.socket_protocol = Some(42);
     let row = h.row(m);
-    assert_eq!(row.source, AddrColumns::Null);
-    assert_eq!(row.dest, AddrColumns::Null);
-    assert_eq!(row.source_port, Some(0));
-    assert_eq!(row.dns_protocol, None);
+    assert_eq!(row.fixed.source, AddrColumns::Null);
+    assert_eq!(row.fixed.dest, AddrColumns::Null);
+    assert_eq!(row.fixed.source_port, Some(0));
+    assert_eq!(row.fixed.dns_protocol, None);
     assert_eq!(h.c.invalid_address, 1);
 }
 
