@@ -180,14 +180,13 @@ pub fn minimise<'a>(
     let mut first = None;
     let mut ignored = false;
     for (i, q) in parsed.questions().enumerate() {
-        let Ok(shape) = dns::write_name_shaped(wire, q.name_offset, &mut state.name_buf) else {
-            c.invalid_name += 1;
-            return Outcome::Dropped;
+        let shape = match dns::write_name_shaped(wire, q.name_offset, &mut state.name_buf) {
+            Ok(shape) if shape.is_valid(&state.name_buf) => shape,
+            _ => {
+                c.invalid_name += 1;
+                return Outcome::Dropped;
+            }
         };
-        if !shape.is_valid(&state.name_buf) {
-            c.invalid_name += 1;
-            return Outcome::Dropped;
-        }
         if i == 0 {
             let cand = &mut state.candidate;
             cand.qname.clone_from(&state.name_buf);
