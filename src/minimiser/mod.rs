@@ -204,3 +204,6 @@ fn run_worker(
     }
     metrics.add_worker(&mut counters);
 }
+
+#[cfg(test)]
+mod tests;

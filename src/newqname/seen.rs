@@ -267,36 +267,39 @@ impl SeenQnames {
         if cache.push(fp) {
             self.counters.evicted.fetch_add(1, Relaxed);
         }
-        match self.lookup(fp) {
-            Ok(true) => return Seen::Seen,
-            Ok(false) => {}
+        match self.lookup_or_record(fp) {
+            Ok(true) => Seen::Seen,
+            Ok(false) => Seen::New,
             // Reference: a lookup error counts as new and is not recorded.
-            Err(e) => {
+            Err(store::CheckError::Lookup(e)) => {
                 self.store_error("seen-qname store lookup failed", &e);
-                return Seen::New;
+                Seen::New
+            }
+            // Reference: an insert error is only logged; the name is still new.
+            Err(store::CheckError::Record(e)) => {
+                self.store_error("cannot record a new qname in the store", &e);
+                Seen::New
             }
         }
-        // Reference: an insert error is only logged; the name is still new.
-        if let Err(e) = self.record(fp) {
-            self.store_error("cannot record a new qname in the store", &e);
-        }
-        Seen::New
     }
 
-    fn lookup(&self, fp: u128) -> std::io::Result<bool> {
+    /// The store's answer, and the name recorded if it was absent (one lock).
+    fn lookup_or_record(&self, fp: u128) -> Result<bool, store::CheckError> {
         #[cfg(test)]
-        if self.fail.lookup.load(Relaxed) {
-            return Err(std::io::Error::other("injected"));
+        {
+            let injected = || std::io::Error::other("injected");
+            if self.fail.lookup.load(Relaxed) {
+                return Err(store::CheckError::Lookup(injected()));
+            }
+            if self.fail.insert.load(Relaxed) {
+                return match self.store.contains(fp) {
+                    Ok(true) => Ok(true),
+                    Ok(false) => Err(store::CheckError::Record(injected())),
+                    Err(e) => Err(store::CheckError::Lookup(e)),
+                };
+            }
         }
-        self.store.contains(fp)
-    }
-
-    fn record(&self, fp: u128) -> std::io::Result<()> {
-        #[cfg(test)]
-        if self.fail.insert.load(Relaxed) {
-            return Err(std::io::Error::other("injected"));
-        }
-        self.store.insert(fp, self.sync.load(Relaxed))
+        self.store.contains_or_insert(fp, self.sync.load(Relaxed))
     }
 
     /// Count a store error; log it at most once per 10 s (a failing disk

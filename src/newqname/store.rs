@@ -85,6 +85,15 @@ pub type FpBuild = BuildHasherDefault<FpHasher>;
 /// A set of fingerprints.
 pub type FpSet = HashSet<u128, FpBuild>;
 
+/// Which step of [`FpStore::contains_or_insert`] failed.
+#[derive(Debug)]
+pub enum CheckError {
+    /// The lookup (nothing was recorded).
+    Lookup(io::Error),
+    /// Recording the absent name.
+    Record(io::Error),
+}
+
 /// The store could not be opened.
 #[derive(Debug, thiserror::Error)]
 #[error("{what} {path}")]
@@ -942,15 +951,41 @@ impl FpStore {
     pub fn insert(&self, fp: u128, sync: bool) -> io::Result<()> {
         let s = Self::shard_of(fp);
         if lock(&self.shards[s]).insert(fp, sync)? {
-            if let Some(tx) = &*self
-                .work
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-            {
-                let _ = tx.send(s);
-            }
+            self.cut_in(s);
         }
         Ok(())
+    }
+
+    /// [`FpStore::contains`], then [`FpStore::insert`] if absent, under one
+    /// lock of the shard: `Ok(true)` when `fp` was stored already.
+    ///
+    /// # Errors
+    /// Which of the two steps failed: after a failed lookup nothing is
+    /// recorded.
+    pub fn contains_or_insert(&self, fp: u128, sync: bool) -> Result<bool, CheckError> {
+        let s = Self::shard_of(fp);
+        let cut = {
+            let mut shard = lock(&self.shards[s]);
+            if shard.contains(fp).map_err(CheckError::Lookup)? {
+                return Ok(true);
+            }
+            shard.insert(fp, sync).map_err(CheckError::Record)?
+        };
+        if cut {
+            self.cut_in(s);
+        }
+        Ok(false)
+    }
+
+    /// Shard `s` cut a run: wake the background thread.
+    fn cut_in(&self, s: usize) {
+        if let Some(tx) = &*self
+            .work
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        {
+            let _ = tx.send(s);
+        }
     }
 
     /// Hand every buffered log record to the OS; `sync` also fsyncs.

@@ -272,3 +272,26 @@ fn filter_budget_bounds_memory_and_lookups_stay_exact() {
         s.close().unwrap();
     }
 }
+
+#[test]
+fn contains_or_insert_records_once_and_survives_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = fps(21, 5_000);
+    {
+        let s = FpStore::open_with(dir.path(), errors(), 64, FilterBudget::new(0)).unwrap();
+        for k in &keys {
+            assert!(!s.contains_or_insert(*k, false).unwrap());
+        }
+        // Found again whether in the active set or in cut runs.
+        assert!(s.runs() > 0);
+        assert!(
+            keys.iter()
+                .all(|k| s.contains_or_insert(*k, false).unwrap())
+        );
+        s.close().unwrap();
+    }
+    let s = FpStore::open_with(dir.path(), errors(), 64, FilterBudget::new(0)).unwrap();
+    assert!(keys.iter().all(|k| s.contains(*k).unwrap()));
+    assert!(fps(22, 1_000).iter().all(|k| !s.contains(*k).unwrap()));
+    s.close().unwrap();
+}
