@@ -336,6 +336,19 @@ impl NameList {
                 suffix: false,
             });
         }
+        // Suffixes start at label boundaries: every dot but the last, unless
+        // it is escaped. Most names have no backslash; their dots are found
+        // with memchr instead of a loop over every byte.
+        let body = &lower[..lower.len() - 1];
+        if memchr::memchr(b'\\', body).is_none() {
+            return memchr::memchr_iter(b'.', body)
+                .filter(|&pos| pos > 0)
+                .find_map(|pos| self.index.get(&lower[pos..]))
+                .map(|index| Match {
+                    index,
+                    suffix: true,
+                });
+        }
         let mut escaped = false;
         for pos in 0..lower.len().saturating_sub(1) {
             let c = lower[pos];
@@ -502,5 +515,57 @@ mod tests {
         let l = NameList::from_names([".b.example."]).unwrap();
         assert!(l.lookup("a.b.example.").is_some());
         assert!(l.lookup("a\\.b.example.").is_none());
+        // An escaped backslash does not escape the dot after it.
+        assert!(l.lookup("a\\\\.b.example.").unwrap().suffix);
+        assert!(l.lookup("a\\032x.b.example.").unwrap().suffix);
+        assert!(l.lookup("b\\.example.").is_none());
+    }
+
+    /// Names with and without escapes give what a byte-by-byte scan of
+    /// their unescaped dots gives (the list's fast path skips that scan for
+    /// names without a backslash).
+    #[test]
+    fn suffix_boundaries_match_a_byte_scan() {
+        let entries = [".b.example.", ".\\.b.example.", "a.b.example.", ".x\\.y."];
+        let l = NameList::from_names(entries).unwrap();
+        let reference = |name: &str| -> Option<(String, bool)> {
+            let n = name.as_bytes();
+            if let Some(e) = entries.iter().find(|e| **e == name) {
+                return Some((e.to_string(), false));
+            }
+            let mut escaped = false;
+            for pos in 0..n.len() - 1 {
+                match (escaped, n[pos]) {
+                    (true, _) => escaped = false,
+                    (false, b'\\') => escaped = true,
+                    (false, b'.') if pos > 0 => {
+                        if let Some(e) = entries.iter().find(|e| e.as_bytes() == &n[pos..]) {
+                            return Some((e.to_string(), true));
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            None
+        };
+        let parts = ["a", "b", "x", ".", "\\.", "\\\\", "\\032"];
+        let mut x = 7u64;
+        for _ in 0..20_000 {
+            let mut name = String::new();
+            for _ in 0..(x % 6) {
+                x = x
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                name.push_str(parts[(x >> 33) as usize % parts.len()]);
+            }
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            name.push_str([".b.example.", ".y.", "b.example.", "."][(x >> 33) as usize % 4]);
+            let got = l
+                .lookup(&name)
+                .map(|m| (l.name_at(m.index).unwrap_or("").to_string(), m.suffix));
+            assert_eq!(got, reference(&name), "{name}");
+        }
     }
 }
