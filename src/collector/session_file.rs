@@ -523,19 +523,25 @@ fn encode_indices(out: &mut Vec<u8>, indices: &[u32], width: u32) {
 }
 
 /// A row group's dictionary of one column.
+///
+/// A lookup reads the table's cache lines and, for a byte string whose hash
+/// matches, the stored value: no side array of entry offsets. The tables'
+/// probes are cache misses for the columns with many distinct values (client
+/// addresses and ports, second-level labels), so each avoided read counts.
 #[derive(Debug, Default)]
 struct Dictionary {
-    /// Entry index by value, with the value's 32-bit hash ([`Dictionary::hash`]):
-    /// growing the table rehashes no value, and a probe compares bytes only
-    /// when the hashes agree.
-    table: HashTable<(u32, u32)>,
+    /// Byte strings: (entry index, the value's 32-bit hash, start of the
+    /// value in `plain`, after its 4-byte length). Growing the table rehashes
+    /// no value, and a probe compares bytes only when the hashes agree.
+    table: HashTable<(u32, u32, u32)>,
     hasher: foldhash::fast::FixedState,
+    /// Fixed-width values: (value, entry index). A probe compares the value
+    /// stored in the table and reads nothing else.
+    fixed: HashTable<(u64, u32)>,
     /// The entries, PLAIN-encoded: the dictionary page's body.
     plain: Vec<u8>,
-    /// Start of each entry's value in `plain` (after its length for byte strings).
-    starts: Vec<u32>,
-    /// Bytes per entry for fixed-width values, 0 for byte strings.
-    width: usize,
+    /// Number of entries.
+    len: u32,
     /// The dictionary reached [`DICTIONARY_LIMIT`]: later pages are PLAIN.
     full: bool,
     /// Some data page used the dictionary, so the chunk needs its page.
@@ -544,7 +550,7 @@ struct Dictionary {
 
 impl Dictionary {
     fn len(&self) -> usize {
-        self.starts.len()
+        self.len as usize
     }
 
     /// The table's hash of a stored 32-bit value hash: spread over all 64
@@ -554,54 +560,71 @@ impl Dictionary {
         u64::from(h).wrapping_mul(0x9e37_79b9_7f4a_7c15)
     }
 
-    /// The index of `value` (its PLAIN bytes without a length prefix),
-    /// adding it if new; `on_new` sees each new value.
+    /// The index of the byte string `value`, adding it if new; `on_new` sees
+    /// each new value.
     #[inline]
     fn index(&mut self, value: &[u8], on_new: impl FnOnce(&[u8])) -> u32 {
         let h = self.hasher.hash_one(value) as u32;
-        let Self {
-            table,
-            plain,
-            starts,
-            width,
-            ..
-        } = self;
+        let Self { table, plain, .. } = self;
         let hash = Self::spread(h);
-        if let Some(&(i, _)) = table.find(hash, |&(i, eh)| {
-            eh == h && entry_of(plain, starts, *width, i) == value
+        if let Some(&(i, _, _)) = table.find(hash, |&(_, eh, start)| {
+            eh == h && stored_bytes(plain, start) == value
         }) {
             return i;
         }
-        let i = starts.len() as u32;
-        if *width == 0 {
-            plain.extend_from_slice(&(value.len() as u32).to_le_bytes());
-        }
-        starts.push(plain.len() as u32);
+        let i = self.len;
+        self.len += 1;
+        plain.extend_from_slice(&(value.len() as u32).to_le_bytes());
+        let start = plain.len() as u32;
         plain.extend_from_slice(value);
-        table.insert_unique(hash, (i, h), |&(_, eh)| Self::spread(eh));
+        table.insert_unique(hash, (i, h, start), |&(_, eh, _)| Self::spread(eh));
         on_new(value);
         i
     }
 
+    /// The index of the fixed-width `value` (`le`: its PLAIN bytes), adding
+    /// it if new.
+    #[inline]
+    fn index_fixed(&mut self, value: u64, le: &[u8]) -> u32 {
+        let hash = Self::hash_fixed(value);
+        if let Some(&(_, i)) = self.fixed.find(hash, |&(v, _)| v == value) {
+            return i;
+        }
+        let i = self.len;
+        self.len += 1;
+        self.plain.extend_from_slice(le);
+        self.fixed
+            .insert_unique(hash, (value, i), |&(v, _)| Self::hash_fixed(v));
+        i
+    }
+
+    /// Hash of a fixed-width value: a folded 128-bit multiply, so both the
+    /// low bits (bucket) and the high bits (tag) depend on every input bit.
+    fn hash_fixed(value: u64) -> u64 {
+        let m = u128::from(value ^ 0x2d35_8dcc_aa6c_78a5).wrapping_mul(0x8bb8_4b93_962e_acc9);
+        (m as u64) ^ ((m >> 64) as u64)
+    }
+
     fn clear(&mut self) {
+        self.fixed.clear();
         self.table.clear();
         self.plain.clear();
-        self.starts.clear();
+        self.len = 0;
         self.full = false;
         self.used = false;
     }
 }
 
-/// Entry `i` of a dictionary's PLAIN bytes (without a length prefix).
-fn entry_of<'a>(plain: &'a [u8], starts: &[u32], width: usize, i: u32) -> &'a [u8] {
-    let start = starts[i as usize] as usize;
-    let end = match width {
-        0 => starts
-            .get(i as usize + 1)
-            .map_or(plain.len(), |&s| s as usize - 4),
-        w => start + w,
-    };
-    &plain[start..end]
+/// The byte string stored at `start` in a dictionary's PLAIN bytes (after
+/// its 4-byte length); empty if the offsets were wrong, which they never are
+/// ([`Dictionary::index`] writes both).
+fn stored_bytes(plain: &[u8], start: u32) -> &[u8] {
+    let start = start as usize;
+    let len = start
+        .checked_sub(4)
+        .and_then(|l| plain.get(l..start))
+        .map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize);
+    plain.get(start..start + len).unwrap_or_default()
 }
 
 /// Min and max of a column chunk, as PLAIN bytes.
@@ -657,6 +680,8 @@ impl MinMax {
 trait FixedValue: Copy + Ord {
     type Le: AsRef<[u8]>;
     fn le(self) -> Self::Le;
+    /// The value's bits, zero-extended: equal keys are equal values.
+    fn key(self) -> u64;
     /// The value of PLAIN bytes (0 for a wrong length, which never occurs:
     /// the bytes are always written by [`FixedValue::le`]).
     fn from_le(b: &[u8]) -> Self;
@@ -668,6 +693,9 @@ macro_rules! fixed_value {
             type Le = [u8; std::mem::size_of::<$t>()];
             fn le(self) -> Self::Le {
                 self.to_le_bytes()
+            }
+            fn key(self) -> u64 {
+                self as u64
             }
             fn from_le(b: &[u8]) -> Self {
                 b.try_into().map_or(0, <$t>::from_le_bytes)
@@ -686,7 +714,7 @@ fn index_fixed<T: FixedValue>(
     stats: &mut MinMax,
 ) {
     for &v in values {
-        indices.push(d.index(v.le().as_ref(), |_| {}));
+        indices.push(d.index_fixed(v.key(), v.le().as_ref()));
     }
     stats.update_fixed(values);
 }
@@ -717,11 +745,6 @@ struct ChunkState {
 
 impl ChunkState {
     fn new(spec: &'static ColumnSpec) -> Self {
-        let width = match spec.physical {
-            Physical::Int32 => 4,
-            Physical::Int64 => 8,
-            Physical::ByteArray => 0,
-        };
         Self {
             spec,
             pages: Vec::new(),
@@ -729,10 +752,7 @@ impl ChunkState {
             compressed: 0,
             values: 0,
             nulls: 0,
-            dictionary: Dictionary {
-                width,
-                ..Dictionary::default()
-            },
+            dictionary: Dictionary::default(),
             stats: MinMax::default(),
         }
     }
@@ -1826,6 +1846,57 @@ mod tests {
             24
         );
         assert!(read_all(&w.path).iter().all(|b| b.num_rows() == 0));
+    }
+
+    #[test]
+    fn dictionary_indices_and_page_body() {
+        let mut d = Dictionary::default();
+        let mut new = Vec::new();
+        let words: [&[u8]; 6] = [b"com", b"", b"example", b"com", b"", b"co"];
+        let got: Vec<u32> = words
+            .iter()
+            .map(|w| d.index(w, |v| new.push(v.to_vec())))
+            .collect();
+        assert_eq!(got, [0, 1, 2, 0, 1, 3]);
+        assert_eq!(new, [&b"com"[..], b"", b"example", b"co"]);
+        assert_eq!(
+            d.plain,
+            b"\x03\0\0\0com\0\0\0\0\x07\0\0\0example\x02\0\0\0co"
+        );
+        assert_eq!(d.len(), 4);
+
+        // Fixed-width values, including ones equal in their low bits.
+        let mut f = Dictionary::default();
+        let values = [53u64, 1 << 32 | 53, 0, 53, u64::MAX, 0, 1 << 32 | 53];
+        let got: Vec<u32> = values
+            .iter()
+            .map(|v| f.index_fixed(*v, &v.to_le_bytes()))
+            .collect();
+        assert_eq!(got, [0, 1, 2, 0, 3, 2, 1]);
+        let body: Vec<u64> = f
+            .plain
+            .chunks(8)
+            .map(|c| u64::from_le_bytes(c.try_into().unwrap()))
+            .collect();
+        assert_eq!(body, [53, 1 << 32 | 53, 0, u64::MAX]);
+
+        // Many values: the tables grow and every index stays right.
+        let (mut g, mut h) = (Dictionary::default(), Dictionary::default());
+        for round in 0..2 {
+            for v in 0..20_000u64 {
+                let key = v.wrapping_mul(0x9e37_79b9);
+                assert_eq!(
+                    g.index_fixed(key, &key.to_le_bytes()),
+                    v as u32,
+                    "round {round}"
+                );
+                let text = format!("name{v}");
+                assert_eq!(h.index(text.as_bytes(), |_| {}), v as u32, "round {round}");
+            }
+        }
+        g.clear();
+        assert_eq!((g.len(), g.plain.len()), (0, 0));
+        assert_eq!(g.index_fixed(9, &9u64.to_le_bytes()), 0);
     }
 
     #[test]
