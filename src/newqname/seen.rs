@@ -344,7 +344,9 @@ impl SeenQnames {
 /// [`SeenQnames`]: a repeated name costs one hash lookup, no shared state
 /// touched. Names only ever go from new to seen, so a name that passed the
 /// shared check once is seen for good and this set can never be wrong; it only
-/// saves work. Bounded: two generations of at most `cap` names each; when the
+/// saves work. It takes a name when the shared check answers seen (a name's
+/// second sighting), not at its first: new names do not crowd out the
+/// repeated ones. Bounded: two generations of at most `cap` names each; when the
 /// current one is full it becomes the old one (names in use move back), so
 /// memory stays at most `2 × cap` names.
 #[derive(Debug)]
@@ -378,8 +380,12 @@ impl SeenFront {
             self.remember(fp);
             return Seen::Seen;
         }
+        // Only a name met again is remembered: a name seen once (most new
+        // names are never asked for again) would push the repeated ones out.
         let answer = shared.check_fp(fp);
-        self.remember(fp);
+        if answer == Seen::Seen {
+            self.remember(fp);
+        }
         answer
     }
 
@@ -459,15 +465,24 @@ mod tests {
         let s = SeenQnames::open(dir.path(), 1000, false, DEFAULT_FILTER_BYTES).unwrap();
         let mut f = SeenFront::new(4);
         let mut g = SeenFront::new(4);
+        let a = store::fingerprint(b"a.");
         assert_eq!(f.check(&s, "a."), Seen::New);
+        // A name met once is not taken into the front set...
+        assert!(!f.current.contains(&a) && !f.old.contains(&a));
+        assert_eq!(f.check(&s, "a."), Seen::Seen);
+        // ...a name met again is.
+        assert!(f.current.contains(&a));
         assert_eq!(f.check(&s, "a."), Seen::Seen);
         // Another worker learns it from the shared check.
         assert_eq!(g.check(&s, "a."), Seen::Seen);
+        assert!(g.current.contains(&a));
         for i in 0..100 {
             let n = format!("n{i}.");
             assert_eq!(f.check(&s, &n), Seen::New, "{n}");
             assert_eq!(g.check(&s, &n), Seen::Seen, "{n}");
+            assert_eq!(f.check(&s, &n), Seen::Seen, "{n}");
             assert!(f.current.len() + f.old.len() <= 8);
+            assert!(g.current.len() + g.old.len() <= 8);
         }
         // Evicted from the front set: the shared check still answers.
         assert_eq!(f.check(&s, "a."), Seen::Seen);
