@@ -537,7 +537,7 @@ struct Dictionary {
     hasher: foldhash::fast::FixedState,
     /// Fixed-width values: (value, entry index). A probe compares the value
     /// stored in the table and reads nothing else.
-    fixed: HashTable<(u64, u32)>,
+    fixed: FixedIndex,
     /// The entries, PLAIN-encoded: the dictionary page's body.
     plain: Vec<u8>,
     /// Number of entries.
@@ -586,23 +586,12 @@ impl Dictionary {
     /// it if new.
     #[inline]
     fn index_fixed(&mut self, value: u64, le: &[u8]) -> u32 {
-        let hash = Self::hash_fixed(value);
-        if let Some(&(_, i)) = self.fixed.find(hash, |&(v, _)| v == value) {
-            return i;
+        let (i, new) = self.fixed.find_or_insert(value, self.len);
+        if new {
+            self.len += 1;
+            self.plain.extend_from_slice(le);
         }
-        let i = self.len;
-        self.len += 1;
-        self.plain.extend_from_slice(le);
-        self.fixed
-            .insert_unique(hash, (value, i), |&(v, _)| Self::hash_fixed(v));
         i
-    }
-
-    /// Hash of a fixed-width value: a folded 128-bit multiply, so both the
-    /// low bits (bucket) and the high bits (tag) depend on every input bit.
-    fn hash_fixed(value: u64) -> u64 {
-        let m = u128::from(value ^ 0x2d35_8dcc_aa6c_78a5).wrapping_mul(0x8bb8_4b93_962e_acc9);
-        (m as u64) ^ ((m >> 64) as u64)
     }
 
     fn clear(&mut self) {
@@ -612,6 +601,68 @@ impl Dictionary {
         self.len = 0;
         self.full = false;
         self.used = false;
+    }
+}
+
+/// Entry index by fixed-width value: open addressing with linear probing,
+/// at most half full. A slot holds the value and its entry index + 1 (0 =
+/// empty), so a lookup reads one slot (rarely a few adjacent ones) and
+/// nothing else.
+#[derive(Debug, Default)]
+struct FixedIndex {
+    slots: Vec<(u64, u32)>,
+    len: usize,
+}
+
+impl FixedIndex {
+    /// The entry index of `value`, and false; or, if absent, `next` (now
+    /// its index) and true.
+    #[inline]
+    fn find_or_insert(&mut self, value: u64, next: u32) -> (u32, bool) {
+        if self.len * 2 >= self.slots.len() {
+            self.grow();
+        }
+        let mask = self.slots.len() - 1;
+        let mut i = Self::hash(value) as usize & mask;
+        loop {
+            let (v, plus1) = self.slots[i];
+            if plus1 == 0 {
+                self.slots[i] = (value, next + 1);
+                self.len += 1;
+                return (next, true);
+            }
+            if v == value {
+                return (plus1 - 1, false);
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    /// Twice the slots (at least 64), every entry placed again.
+    fn grow(&mut self) {
+        let size = (self.slots.len() * 2).max(64);
+        let old = std::mem::replace(&mut self.slots, vec![(0, 0); size]);
+        let mask = size - 1;
+        for (v, plus1) in old.into_iter().filter(|&(_, p)| p != 0) {
+            let mut i = Self::hash(v) as usize & mask;
+            while self.slots[i].1 != 0 {
+                i = (i + 1) & mask;
+            }
+            self.slots[i] = (v, plus1);
+        }
+    }
+
+    /// A folded 128-bit multiply: the low bits, which pick the slot, depend
+    /// on every bit of the value.
+    fn hash(value: u64) -> u64 {
+        let m = u128::from(value ^ 0x2d35_8dcc_aa6c_78a5).wrapping_mul(0x8bb8_4b93_962e_acc9);
+        (m as u64) ^ ((m >> 64) as u64)
+    }
+
+    /// Empty, keeping the slots allocated.
+    fn clear(&mut self) {
+        self.slots.fill((0, 0));
+        self.len = 0;
     }
 }
 
