@@ -459,13 +459,14 @@ pub fn read_file(path: &Path, ctx: &InputContext, batch_size: usize) -> Result<u
         path: path.to_path_buf(),
         source,
     })?;
-    let reader = framestream::FileReader::new(
-        std::io::BufReader::with_capacity(1 << 20, file),
-        ctx.max_frame_len,
-    )
-    .map_err(|source| InputError::File {
-        path: path.to_path_buf(),
-        source,
+    // No BufReader: the frame reader reads 64 KiB at a time into its own
+    // buffer, and a second buffer in front of it only copied every byte once
+    // more.
+    let reader = framestream::FileReader::new(file, ctx.max_frame_len).map_err(|source| {
+        InputError::File {
+            path: path.to_path_buf(),
+            source,
+        }
     })?;
     let mut total = 0u64;
     let mut batch = Vec::with_capacity(batch_size);
