@@ -31,7 +31,7 @@
 //! Two different names share a fingerprint with probability ~2⁻¹²⁸ per pair:
 //! one in 10¹⁹ after a billion names.
 
-use std::collections::{BinaryHeap, HashSet};
+use std::collections::BinaryHeap;
 use std::fs::{self, File, OpenOptions};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::io::{self, BufReader, BufWriter, Read, Write};
@@ -83,7 +83,7 @@ impl Hasher for FpHasher {
 /// `BuildHasher` for fingerprint keys.
 pub type FpBuild = BuildHasherDefault<FpHasher>;
 /// A set of fingerprints.
-pub type FpSet = HashSet<u128, FpBuild>;
+pub type FpSet = hashbrown::HashSet<u128, FpBuild>;
 
 /// Which step of [`FpStore::contains_or_insert`] failed.
 #[derive(Debug)]
@@ -725,6 +725,29 @@ impl Shard {
         if !self.active.insert(fp) {
             return Ok(false);
         }
+        self.log_added(fp, sync)
+    }
+
+    /// Look `fp` up and record it if absent, probing the active set once:
+    /// `Ok(None)` when it was stored already, else whether a run was cut.
+    fn contains_or_insert(&mut self, fp: u128, sync: bool) -> Result<Option<bool>, CheckError> {
+        let Self { active, runs, .. } = self;
+        let hashbrown::hash_set::Entry::Vacant(vacant) = active.entry(fp) else {
+            return Ok(None);
+        };
+        for r in runs.iter().rev() {
+            if r.contains(fp).map_err(CheckError::Lookup)? {
+                return Ok(None);
+            }
+        }
+        vacant.insert();
+        self.log_added(fp, sync)
+            .map(Some)
+            .map_err(CheckError::Record)
+    }
+
+    /// Log `fp`, just added to the active set; true when a run was cut.
+    fn log_added(&mut self, fp: u128, sync: bool) -> io::Result<bool> {
         self.wal_buf.extend_from_slice(&fp.to_le_bytes());
         if sync {
             self.write_wal(true)?;
@@ -964,17 +987,11 @@ impl FpStore {
     /// recorded.
     pub fn contains_or_insert(&self, fp: u128, sync: bool) -> Result<bool, CheckError> {
         let s = Self::shard_of(fp);
-        let cut = {
-            let mut shard = lock(&self.shards[s]);
-            if shard.contains(fp).map_err(CheckError::Lookup)? {
-                return Ok(true);
-            }
-            shard.insert(fp, sync).map_err(CheckError::Record)?
-        };
-        if cut {
+        let added = lock(&self.shards[s]).contains_or_insert(fp, sync)?;
+        if added == Some(true) {
             self.cut_in(s);
         }
-        Ok(false)
+        Ok(added.is_none())
     }
 
     /// Shard `s` cut a run: wake the background thread.
