@@ -1,9 +1,14 @@
 //! Inputs: Frame Streams listeners (unix socket, TCP) and the `.fstrm` file
-//! reader. Each connection runs in its own task with its own span; it decodes
+//! reader. Listeners accept on the async runtime; each connection is then
+//! served on its own thread with blocking reads and its own span. It decodes
 //! frames with [`framestream::Decoder`], drives the handshake with
-//! [`framestream::ReceiverSession`] and sends the data payloads, one batch per
-//! socket read, into the bounded input queue. The send waits when the queue is
-//! full, so a slow pipeline pushes back on the sender instead of losing frames.
+//! [`framestream::ReceiverSession`] and sends the data payloads, in batches,
+//! into the bounded input queue. The send waits when the queue is full, so a
+//! slow pipeline pushes back on the sender instead of losing frames.
+//!
+//! Senders that write one frame per syscall would otherwise wake the reader
+//! for every frame: after a short read the reader pauses briefly so frames
+//! gather in the socket buffer, and reads them in one go.
 //!
 //! A protocol error closes only that connection. At shutdown the listeners
 //! stop accepting and every open connection keeps reading what its peer has
@@ -17,8 +22,10 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
+use std::io::{Read, Write};
+use std::time::Instant;
+
 use bytes::BytesMut;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
@@ -41,6 +48,16 @@ const BATCH_FRAMES: usize = 512;
 /// `fstrm_replay` write one frame per syscall; without this, every read of a
 /// few frames would be its own batch, waking a worker each time.
 const BATCH_DELAY: Duration = Duration::from_millis(1);
+/// A read shorter than this makes the reader pause for [`COALESCE`] before it
+/// reads again.
+const COALESCE_BELOW: usize = 16 * 1024;
+/// The pause after a short read. A sender writing one frame per syscall fills
+/// the socket buffer (about 200 frames of a few hundred bytes) in a few
+/// hundred microseconds at full speed, so this pause loses no throughput; it
+/// turns a wake-up per frame into one per tens of frames.
+const COALESCE: Duration = Duration::from_micros(50);
+/// How often a silent connection wakes to notice shutdown.
+const IDLE_TICK: Duration = Duration::from_millis(100);
 
 /// Errors setting up an input.
 #[derive(Debug, thiserror::Error)]
@@ -192,9 +209,12 @@ impl Listener {
                     backoff = Duration::from_millis(5);
                     let ctx = ctx.clone();
                     let shutdown = shutdown.clone();
-                    conns.spawn(async move {
+                    // Its own thread: blocking reads let frames gather in the
+                    // socket between reads (see `COALESCE`), which a shared
+                    // runtime worker cannot do without stalling other tasks.
+                    conns.spawn_blocking(move || {
                         let _permit = permit;
-                        serve_stream(stream, peer, ctx, shutdown).await;
+                        serve_connection(stream, &peer, &ctx, &shutdown);
                     });
                 }
                 Err(e) => {
@@ -213,12 +233,12 @@ impl Listener {
         match self {
             Listener::Unix(l, p) => {
                 let (s, _) = l.accept().await?;
-                Ok((Stream::Unix(s), format!("unix:{}", p.display())))
+                Ok((Stream::from_unix(s)?, format!("unix:{}", p.display())))
             }
             Listener::Tcp(l) => {
                 let (s, a) = l.accept().await?;
                 // The peer is a DNS server, not a DNS client: its address is not private data.
-                Ok((Stream::Tcp(s), format!("tcp:{a}")))
+                Ok((Stream::from_tcp(s)?, format!("tcp:{a}")))
             }
         }
     }
@@ -234,25 +254,90 @@ impl Listener {
     }
 }
 
-/// An accepted connection.
+/// An accepted connection, in blocking mode, served on its own thread.
 #[derive(Debug)]
 pub enum Stream {
     /// Unix stream.
-    Unix(tokio::net::UnixStream),
+    Unix(std::os::unix::net::UnixStream),
     /// TCP stream.
-    Tcp(tokio::net::TcpStream),
+    Tcp(std::net::TcpStream),
 }
 
-async fn serve_stream(
-    stream: Stream,
-    peer: String,
-    ctx: InputContext,
-    shutdown: CancellationToken,
-) {
-    match stream {
-        Stream::Unix(s) => serve_connection(s, &peer, &ctx, &shutdown).await,
-        Stream::Tcp(s) => serve_connection(s, &peer, &ctx, &shutdown).await,
+impl Stream {
+    /// Take a connection out of the async runtime, in blocking mode.
+    fn from_unix(s: tokio::net::UnixStream) -> std::io::Result<Self> {
+        let s = s.into_std()?;
+        s.set_nonblocking(false)?;
+        Ok(Self::Unix(s))
     }
+
+    fn from_tcp(s: tokio::net::TcpStream) -> std::io::Result<Self> {
+        let s = s.into_std()?;
+        s.set_nonblocking(false)?;
+        Ok(Self::Tcp(s))
+    }
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Stream::Unix(s) => s.read(buf),
+            Stream::Tcp(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Stream::Unix(s) => s.write(buf),
+            Stream::Tcp(s) => s.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Conn for Stream {
+    fn set_read_timeout(&mut self, t: Duration) -> std::io::Result<()> {
+        match self {
+            Stream::Unix(s) => s.set_read_timeout(Some(t)),
+            Stream::Tcp(s) => s.set_read_timeout(Some(t)),
+        }
+    }
+
+    fn set_write_timeout(&mut self, t: Duration) -> std::io::Result<()> {
+        match self {
+            Stream::Unix(s) => s.set_write_timeout(Some(t)),
+            Stream::Tcp(s) => s.set_write_timeout(Some(t)),
+        }
+    }
+
+    fn shutdown_write(&mut self) {
+        let _ = match self {
+            Stream::Unix(s) => s.shutdown(std::net::Shutdown::Write),
+            Stream::Tcp(s) => s.shutdown(std::net::Shutdown::Write),
+        };
+    }
+}
+
+/// A blocking byte stream with read and write timeouts: what a connection
+/// reader needs of its socket.
+pub trait Conn: Read + Write {
+    /// Reads that wait longer than `t` fail with `WouldBlock` or `TimedOut`.
+    ///
+    /// # Errors
+    /// As the socket option call.
+    fn set_read_timeout(&mut self, t: Duration) -> std::io::Result<()>;
+    /// Writes that wait longer than `t` fail with `WouldBlock` or `TimedOut`.
+    ///
+    /// # Errors
+    /// As the socket option call.
+    fn set_write_timeout(&mut self, t: Duration) -> std::io::Result<()>;
+    /// Tell the peer we are done (best effort).
+    fn shutdown_write(&mut self);
 }
 
 /// Why a connection ended.
@@ -268,15 +353,14 @@ enum ConnEnd {
     QueueClosed,
 }
 
-/// Serve one Frame Streams connection to its end; never panics, logs once.
-pub async fn serve_connection<S>(
-    mut stream: S,
+/// Serve one Frame Streams connection to its end, blocking the calling
+/// thread (one thread per connection); never panics, logs once.
+pub fn serve_connection<C: Conn>(
+    mut conn: C,
     peer: &str,
     ctx: &InputContext,
     shutdown: &CancellationToken,
-) where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
+) {
     let m = &ctx.metrics;
     m.input_connections.fetch_add(1, Relaxed);
     m.input_connections_open.fetch_add(1, Relaxed);
@@ -284,7 +368,7 @@ pub async fn serve_connection<S>(
     let _g = span.enter();
     tracing::debug!("connection opened");
     let mut frames = 0u64;
-    let result = run_connection(&mut stream, ctx, shutdown, &mut frames).await;
+    let result = run_connection(&mut conn, ctx, shutdown, &mut frames);
     match &result {
         Ok(pending) if *pending == 0 => tracing::debug!(frames, "connection closed"),
         Ok(pending) => {
@@ -300,110 +384,117 @@ pub async fn serve_connection<S>(
             tracing::warn!(frames, error = %crate::error::Chain(e), "closing connection");
         }
     }
-    let _ = tokio::time::timeout(HANDSHAKE_TIMEOUT, stream.shutdown()).await;
+    conn.shutdown_write();
     m.input_connections_open.fetch_sub(1, Relaxed);
 }
 
 /// Returns the number of bytes of an incomplete trailing frame.
-async fn run_connection<S>(
-    stream: &mut S,
+fn run_connection<C: Conn>(
+    conn: &mut C,
     ctx: &InputContext,
     shutdown: &CancellationToken,
     frames: &mut u64,
-) -> Result<usize, ConnEnd>
-where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
+) -> Result<usize, ConnEnd> {
     let mut pending = Pending::default();
-    let result = read_frames(stream, ctx, shutdown, &mut pending, frames).await;
+    let result = read_frames(conn, ctx, shutdown, &mut pending, frames);
     // However the connection ended, frames received intact are delivered.
-    let flushed = pending.flush(ctx, frames).await;
+    let flushed = pending.flush(ctx, frames);
     let rest = result?;
     flushed?;
     Ok(rest)
 }
 
+/// The socket read timeout in force: short while a partial batch waits to be
+/// handed on, long otherwise (the reader still wakes to notice shutdown).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Tick {
+    Batch,
+    Idle,
+}
+
+impl Tick {
+    const fn duration(self) -> Duration {
+        match self {
+            Tick::Batch => BATCH_DELAY,
+            Tick::Idle => IDLE_TICK,
+        }
+    }
+}
+
 /// Read and decode frames into `pending`, handing full batches (and partial
 /// ones after [`BATCH_DELAY`]) to the workers. Returns the number of bytes of
 /// an incomplete trailing frame.
-async fn read_frames<S>(
-    stream: &mut S,
+fn read_frames<C: Conn>(
+    conn: &mut C,
     ctx: &InputContext,
     shutdown: &CancellationToken,
     pending: &mut Pending,
     frames: &mut u64,
-) -> Result<usize, ConnEnd>
-where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
+) -> Result<usize, ConnEnd> {
     let mut decoder = Decoder::new(ctx.max_frame_len);
     let mut session = ReceiverSession::new(CONTENT_TYPE_DNSTAP);
     let mut buf = BytesMut::with_capacity(READ_CHUNK);
-    let mut draining: Option<tokio::time::Instant> = None;
+    conn.set_write_timeout(HANDSHAKE_TIMEOUT)?;
+    let mut tick = Tick::Idle;
+    conn.set_read_timeout(tick.duration())?;
+    // Last time bytes arrived: bounds the handshake and ends the drain.
+    let mut last_data = Instant::now();
+    let mut draining: Option<Instant> = None;
     loop {
-        if buf.capacity() - buf.len() < 4096 {
-            buf.reserve(READ_CHUNK);
+        let now = Instant::now();
+        if pending.flush_at.is_some_and(|at| at <= now) {
+            pending.flush(ctx, frames)?;
         }
-        // `None`: the partial batch's time is up before more data came.
-        let read = if let Some(deadline) = draining {
-            let quiet = (tokio::time::Instant::now() + DRAIN_IDLE).min(deadline);
-            let until = pending.flush_at.map_or(quiet, |f| f.min(quiet));
-            match tokio::time::timeout_at(until, stream.read_buf(&mut buf)).await {
-                Ok(r) => Some(r?),
-                Err(_) if until < quiet => None,
-                Err(_) => return Ok(buf.len()),
+        if shutdown.is_cancelled() {
+            if !session.started() {
+                return Ok(buf.len());
             }
-        } else if !session.started() {
-            tokio::select! {
-                r = tokio::time::timeout(HANDSHAKE_TIMEOUT, stream.read_buf(&mut buf)) => Some(r.map_err(|_| ConnEnd::Timeout)??),
-                _ = shutdown.cancelled() => return Ok(buf.len()),
+            let deadline = *draining.get_or_insert_with(|| {
+                last_data = now;
+                now + ctx.drain
+            });
+            if now >= deadline || now.duration_since(last_data) >= DRAIN_IDLE {
+                return Ok(buf.len());
             }
-        } else if let Some(flush_at) = pending.flush_at {
-            tokio::select! {
-                r = tokio::time::timeout_at(flush_at, stream.read_buf(&mut buf)) => r.ok().transpose()?,
-                _ = shutdown.cancelled() => {
-                    draining = Some(tokio::time::Instant::now() + ctx.drain);
-                    continue;
-                }
-            }
+        } else if !session.started() && now.duration_since(last_data) >= HANDSHAKE_TIMEOUT {
+            return Err(ConnEnd::Timeout);
+        }
+        let want = if pending.flush_at.is_some() {
+            Tick::Batch
         } else {
-            tokio::select! {
-                r = stream.read_buf(&mut buf) => Some(r?),
-                _ = shutdown.cancelled() => {
-                    draining = Some(tokio::time::Instant::now() + ctx.drain);
-                    continue;
-                }
-            }
+            Tick::Idle
         };
-        let Some(n) = read else {
-            pending.flush(ctx, frames).await?;
-            continue;
-        };
-        if n == 0 {
-            return Ok(buf.len());
+        if want != tick {
+            tick = want;
+            conn.set_read_timeout(tick.duration())?;
         }
-        loop {
-            let frame = match decoder.decode(&mut buf)? {
-                Some(f) => f,
-                None => break,
-            };
+        let len = buf.len();
+        // The decoder may have reserved room for a large frame: use it all.
+        let room = (buf.capacity() - len).max(READ_CHUNK);
+        buf.resize(len + room, 0);
+        let read = conn.read(&mut buf[len..]);
+        let n = *read.as_ref().unwrap_or(&0);
+        buf.truncate(len + n);
+        match read {
+            Ok(0) => return Ok(buf.len()),
+            Ok(_) => last_data = Instant::now(),
+            Err(e) if is_timeout(&e) || e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e.into()),
+        }
+        while let Some(frame) = decoder.decode(&mut buf)? {
             match session.on_frame(frame)? {
                 Action::Data(d) => {
                     pending.bytes += d.len() as u64;
                     pending.batch.push(d);
                 }
-                Action::Reply(r) => {
-                    tokio::time::timeout(HANDSHAKE_TIMEOUT, stream.write_all(&r))
-                        .await
-                        .map_err(|_| ConnEnd::Timeout)??;
-                }
+                Action::Reply(r) => write_reply(conn, &r)?,
                 Action::Started => {}
                 Action::Ignored => {
                     ctx.metrics.input_control_ignored.fetch_add(1, Relaxed);
                 }
                 Action::Finish(reply) => {
                     if let Some(r) = reply {
-                        let _ = tokio::time::timeout(HANDSHAKE_TIMEOUT, stream.write_all(&r)).await;
+                        let _ = write_reply(conn, &r);
                     }
                     return Ok(0);
                 }
@@ -412,11 +503,35 @@ where
         // A large read means the sender writes in bulk: no need to wait, and
         // a batch spanning several large reads would hold their buffers.
         if pending.batch.len() >= BATCH_FRAMES || n >= READ_CHUNK / 2 {
-            pending.flush(ctx, frames).await?;
+            pending.flush(ctx, frames)?;
         } else if !pending.batch.is_empty() && pending.flush_at.is_none() {
-            pending.flush_at = Some(tokio::time::Instant::now() + BATCH_DELAY);
+            pending.flush_at = Some(Instant::now() + BATCH_DELAY);
+        }
+        // A short read means the sender writes a frame or a few at a time
+        // (`fstrm_replay`, most resolvers): let frames gather in the socket
+        // for a moment instead of waking for each write.
+        if n < COALESCE_BELOW && session.started() && draining.is_none() {
+            std::thread::sleep(COALESCE);
         }
     }
+}
+
+fn is_timeout(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+    )
+}
+
+/// Write a handshake reply; the socket's write timeout bounds it.
+fn write_reply<C: Conn>(conn: &mut C, reply: &[u8]) -> Result<(), ConnEnd> {
+    conn.write_all(reply).map_err(|e| {
+        if is_timeout(&e) {
+            ConnEnd::Timeout
+        } else {
+            ConnEnd::Io(e)
+        }
+    })
 }
 
 /// Data frames of a connection not yet handed to the workers.
@@ -425,12 +540,12 @@ struct Pending {
     batch: Batch,
     bytes: u64,
     /// When the partial batch goes out even if it is not full.
-    flush_at: Option<tokio::time::Instant>,
+    flush_at: Option<Instant>,
 }
 
 impl Pending {
     /// Hand the frames gathered so far to the workers (waiting for room).
-    async fn flush(&mut self, ctx: &InputContext, frames: &mut u64) -> Result<(), ConnEnd> {
+    fn flush(&mut self, ctx: &InputContext, frames: &mut u64) -> Result<(), ConnEnd> {
         self.flush_at = None;
         if self.batch.is_empty() {
             return Ok(());
@@ -442,10 +557,7 @@ impl Pending {
         ctx.metrics
             .input_bytes
             .fetch_add(std::mem::take(&mut self.bytes), Relaxed);
-        ctx.tx
-            .send_async(batch)
-            .await
-            .map_err(|_| ConnEnd::QueueClosed)
+        ctx.tx.send(batch).map_err(|_| ConnEnd::QueueClosed)
     }
 }
 
@@ -505,4 +617,120 @@ pub fn read_file(path: &Path, ctx: &InputContext, batch_size: usize) -> Result<u
         flush(&mut batch, &mut bytes);
     }
     result.map(|()| total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+    use framestream::{ControlType, encode_control, encode_data};
+    use std::os::unix::net::UnixStream;
+
+    fn context(queue: usize) -> (InputContext, flume::Receiver<Batch>) {
+        let (tx, rx) = flume::bounded(queue);
+        let ctx = InputContext {
+            tx,
+            metrics: Arc::new(Metrics::default()),
+            max_frame_len: 1 << 16,
+            drain: Duration::from_secs(2),
+            connections: Arc::new(Semaphore::new(1)),
+        };
+        (ctx, rx)
+    }
+
+    /// Serve `ours` on a thread; the receiver yields once it has ended.
+    fn serve(
+        ours: UnixStream,
+        ctx: &InputContext,
+        shutdown: &CancellationToken,
+    ) -> std::sync::mpsc::Receiver<()> {
+        let (done_tx, done) = std::sync::mpsc::channel();
+        let (ctx, shutdown) = (ctx.clone(), shutdown.clone());
+        std::thread::spawn(move || {
+            serve_connection(Stream::Unix(ours), "test", &ctx, &shutdown);
+            let _ = done_tx.send(());
+        });
+        done
+    }
+
+    fn start() -> BytesMut {
+        let mut out = BytesMut::new();
+        encode_control(ControlType::Start, Some(CONTENT_TYPE_DNSTAP), &mut out);
+        out
+    }
+
+    fn payload(i: usize) -> Vec<u8> {
+        format!("frame {i} {}", "x".repeat(i % 300)).into_bytes()
+    }
+
+    #[test]
+    fn frames_written_one_by_one_all_arrive_in_order() {
+        let (ctx, rx) = context(10_000);
+        let (ours, mut peer) = UnixStream::pair().unwrap();
+        let done = serve(ours, &ctx, &CancellationToken::new());
+        peer.write_all(&start()).unwrap();
+        let n = 3000;
+        for i in 0..n {
+            let mut out = BytesMut::new();
+            encode_data(&payload(i), &mut out);
+            peer.write_all(&out).unwrap();
+        }
+        let mut out = BytesMut::new();
+        encode_control(ControlType::Stop, None, &mut out);
+        peer.write_all(&out).unwrap();
+        done.recv_timeout(Duration::from_secs(10)).unwrap();
+        drop(ctx.tx);
+        let got: Vec<Bytes> = rx.iter().flatten().collect();
+        assert_eq!(got.len(), n);
+        for (i, f) in got.iter().enumerate() {
+            assert_eq!(f[..], payload(i)[..]);
+        }
+        assert_eq!(ctx.metrics.input_frames.load(Relaxed), n as u64);
+        assert_eq!(ctx.metrics.input_connection_errors.load(Relaxed), 0);
+        assert_eq!(ctx.metrics.input_connections_open.load(Relaxed), 0);
+    }
+
+    #[test]
+    fn shutdown_before_the_handshake_ends_the_connection_at_once() {
+        let (ctx, _rx) = context(1);
+        let (ours, _peer) = UnixStream::pair().unwrap();
+        let shutdown = CancellationToken::new();
+        let done = serve(ours, &ctx, &shutdown);
+        std::thread::sleep(Duration::from_millis(50));
+        shutdown.cancel();
+        done.recv_timeout(Duration::from_secs(2)).unwrap();
+        assert_eq!(ctx.metrics.input_connection_errors.load(Relaxed), 0);
+    }
+
+    #[test]
+    fn shutdown_drains_an_open_idle_connection() {
+        let (ctx, rx) = context(100);
+        let (ours, mut peer) = UnixStream::pair().unwrap();
+        let shutdown = CancellationToken::new();
+        let done = serve(ours, &ctx, &shutdown);
+        let mut out = start();
+        for i in 0..10 {
+            encode_data(&payload(i), &mut out);
+        }
+        peer.write_all(&out).unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+        shutdown.cancel();
+        // The peer stays open and silent: the drain ends it after DRAIN_IDLE.
+        done.recv_timeout(Duration::from_secs(3)).unwrap();
+        drop(ctx.tx);
+        assert_eq!(rx.iter().flatten().count(), 10);
+        assert_eq!(ctx.metrics.input_truncated_bytes.load(Relaxed), 0);
+    }
+
+    #[test]
+    fn a_peer_that_never_starts_times_out() {
+        let (ctx, _rx) = context(1);
+        let (ours, _peer) = UnixStream::pair().unwrap();
+        let mut ours = Stream::Unix(ours);
+        let mut frames = 0;
+        let t0 = Instant::now();
+        let r = run_connection(&mut ours, &ctx, &CancellationToken::new(), &mut frames);
+        assert!(matches!(r, Err(ConnEnd::Timeout)), "{r:?}");
+        assert!(t0.elapsed() >= HANDSHAKE_TIMEOUT);
+    }
 }
