@@ -39,8 +39,13 @@ use framestream::{Action, CONTENT_TYPE_DNSTAP, Decoder, ReceiverSession};
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 /// During the shutdown drain, a connection that has been silent this long is done.
 const DRAIN_IDLE: Duration = Duration::from_millis(200);
-/// Socket read buffer size.
+/// Largest socket read.
 const READ_CHUNK: usize = 64 * 1024;
+/// Smallest socket read. The room for a read is zeroed first (safe code
+/// cannot read into uninitialised memory), so the room follows the sender's
+/// pace between this and [`READ_CHUNK`] instead of zeroing 64 KiB to read a
+/// few frames.
+const READ_MIN: usize = 4 * 1024;
 /// Frames a connection gathers from small reads before it hands a batch to
 /// the workers (a read of half a chunk or more is handed on at once).
 const BATCH_FRAMES: usize = 512;
@@ -434,6 +439,7 @@ fn read_frames<C: Conn>(
     let mut decoder = Decoder::new(ctx.max_frame_len);
     let mut session = ReceiverSession::new(CONTENT_TYPE_DNSTAP);
     let mut buf = BytesMut::with_capacity(READ_CHUNK);
+    let mut room = READ_MIN;
     conn.set_write_timeout(HANDSHAKE_TIMEOUT)?;
     let mut tick = Tick::Idle;
     conn.set_read_timeout(tick.duration())?;
@@ -469,8 +475,6 @@ fn read_frames<C: Conn>(
             conn.set_read_timeout(tick.duration())?;
         }
         let len = buf.len();
-        // The decoder may have reserved room for a large frame: use it all.
-        let room = (buf.capacity() - len).max(READ_CHUNK);
         buf.resize(len + room, 0);
         let read = conn.read(&mut buf[len..]);
         let n = *read.as_ref().unwrap_or(&0);
@@ -480,6 +484,11 @@ fn read_frames<C: Conn>(
             Ok(_) => last_data = Instant::now(),
             Err(e) if is_timeout(&e) || e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e.into()),
+        }
+        if n == room {
+            room = (room * 2).min(READ_CHUNK);
+        } else if n < room / 4 {
+            room = (room / 2).max(READ_MIN);
         }
         while let Some(frame) = decoder.decode(&mut buf)? {
             match session.on_frame(frame)? {
