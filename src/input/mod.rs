@@ -28,7 +28,6 @@ use std::time::Instant;
 use bytes::BytesMut;
 use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::Semaphore;
-use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics::Metrics;
@@ -197,7 +196,9 @@ impl Listener {
     /// Accept connections until `shutdown`, then wait for every connection to
     /// drain and end. Transient accept errors are logged and retried with backoff.
     pub async fn serve(self, ctx: InputContext, shutdown: CancellationToken) {
-        let mut conns = JoinSet::new();
+        // Each connection thread holds a clone of `alive`; once every clone
+        // is dropped, `ended.recv()` returns and serving is over.
+        let (alive, mut ended) = tokio::sync::mpsc::channel::<()>(1);
         let mut backoff = Duration::from_millis(5);
         let name = self.describe();
         loop {
@@ -212,15 +213,30 @@ impl Listener {
             match accepted {
                 Ok((stream, peer)) => {
                     backoff = Duration::from_millis(5);
+                    let metrics = Arc::clone(&ctx.metrics);
                     let ctx = ctx.clone();
                     let shutdown = shutdown.clone();
-                    // Its own thread: blocking reads let frames gather in the
-                    // socket between reads (see `COALESCE`), which a shared
-                    // runtime worker cannot do without stalling other tasks.
-                    conns.spawn_blocking(move || {
-                        let _permit = permit;
-                        serve_connection(stream, &peer, &ctx, &shutdown);
-                    });
+                    let alive = alive.clone();
+                    // A thread of its own, not the runtime's blocking pool:
+                    // blocking reads let frames gather in the socket between
+                    // reads (see `COALESCE`), and the pool's thread cap must
+                    // neither hold back connections below
+                    // `input-max-connections` nor starve other blocking work.
+                    let spawned =
+                        std::thread::Builder::new()
+                            .name("edm-conn".into())
+                            .spawn(move || {
+                                let _permit = permit;
+                                let _alive = alive;
+                                serve_connection(stream, &peer, &ctx, &shutdown);
+                            });
+                    // On failure the stream and its permit are dropped with
+                    // the closure: the connection is closed and counted.
+                    if let Err(e) = spawned {
+                        metrics.input_connection_errors.fetch_add(1, Relaxed);
+                        tracing::warn!(listener = %name, error = %e,
+                            "cannot start a thread for a connection; closing it");
+                    }
                 }
                 Err(e) => {
                     tracing::warn!(listener = %name, error = %e, "accept failed; retrying");
@@ -228,10 +244,10 @@ impl Listener {
                     backoff = (backoff * 2).min(Duration::from_secs(1));
                 }
             }
-            while conns.try_join_next().is_some() {}
         }
         self.close();
-        while conns.join_next().await.is_some() {}
+        drop(alive);
+        let _ = ended.recv().await;
     }
 
     async fn accept(&self) -> std::io::Result<(Stream, String)> {
@@ -741,5 +757,54 @@ mod tests {
         let r = run_connection(&mut ours, &ctx, &CancellationToken::new(), &mut frames);
         assert!(matches!(r, Err(ConnEnd::Timeout)), "{r:?}");
         assert!(t0.elapsed() >= HANDSHAKE_TIMEOUT);
+    }
+
+    /// Connections are not served from the runtime's blocking pool: with a
+    /// pool of one thread, several connections open at once are all read.
+    #[test]
+    fn concurrent_connections_are_not_capped_by_the_blocking_pool() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .max_blocking_threads(1)
+            .build()
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("in.sock");
+        let (mut ctx, rx) = context(10_000);
+        ctx.connections = Arc::new(Semaphore::new(8));
+        let shutdown = CancellationToken::new();
+        let listener = rt.block_on(async { bind_unix(&path, None) }).unwrap();
+        let serving = {
+            let (ctx, shutdown) = (ctx.clone(), shutdown.clone());
+            std::thread::spawn(move || rt.block_on(listener.serve(ctx, shutdown)))
+        };
+        let (conns, per_conn) = (4, 50);
+        let mut peers = Vec::new();
+        for c in 0..conns {
+            let mut peer = UnixStream::connect(&path).unwrap();
+            let mut out = start();
+            for i in 0..per_conn {
+                encode_data(&payload(c * 1000 + i), &mut out);
+            }
+            peer.write_all(&out).unwrap();
+            peers.push(peer);
+        }
+        // Every connection stays open; all their frames must still arrive.
+        let mut got = 0;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while got < conns * per_conn && Instant::now() < deadline {
+            if let Ok(b) = rx.recv_timeout(Duration::from_millis(100)) {
+                got += b.len();
+            }
+        }
+        assert_eq!(got, conns * per_conn);
+        assert_eq!(
+            ctx.metrics.input_connections_open.load(Relaxed),
+            conns as u64
+        );
+        shutdown.cancel();
+        serving.join().unwrap();
+        assert_eq!(ctx.metrics.input_connections_open.load(Relaxed), 0);
+        drop(peers);
     }
 }
