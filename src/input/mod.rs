@@ -213,10 +213,8 @@ impl Listener {
             match accepted {
                 Ok((stream, peer)) => {
                     backoff = Duration::from_millis(5);
-                    let metrics = Arc::clone(&ctx.metrics);
-                    let ctx = ctx.clone();
-                    let shutdown = shutdown.clone();
-                    let alive = alive.clone();
+                    let (conn_ctx, shutdown, alive) =
+                        (ctx.clone(), shutdown.clone(), alive.clone());
                     // A thread of its own, not the runtime's blocking pool:
                     // blocking reads let frames gather in the socket between
                     // reads (see `COALESCE`), and the pool's thread cap must
@@ -228,12 +226,12 @@ impl Listener {
                             .spawn(move || {
                                 let _permit = permit;
                                 let _alive = alive;
-                                serve_connection(stream, &peer, &ctx, &shutdown);
+                                serve_connection(stream, &peer, &conn_ctx, &shutdown);
                             });
                     // On failure the stream and its permit are dropped with
                     // the closure: the connection is closed and counted.
                     if let Err(e) = spawned {
-                        metrics.input_connection_errors.fetch_add(1, Relaxed);
+                        ctx.metrics.input_connection_errors.fetch_add(1, Relaxed);
                         tracing::warn!(listener = %name, error = %e,
                             "cannot start a thread for a connection; closing it");
                     }
