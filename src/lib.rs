@@ -18,6 +18,7 @@
 //! | [`minimiser`] | worker threads; [`minimiser::core`] is the pure per-frame function |
 //! | [`collector`] | aggregation and minute rotation; [`collector::session`] schema, [`collector::parquet_file`] durable writes |
 //! | [`metrics`], [`http`] | every metric, and the `/metrics` endpoint |
+//! | [`prefetch`] | the cache-line prefetch hint the large tables' lookups use |
 //! | [`written_blocks`] | lets the large caches commit memory as used without reading untouched pages |
 //! | [`service`] | wiring, startup and lossless shutdown |
 #![warn(missing_docs)]
@@ -37,6 +38,7 @@ pub mod loadgen;
 pub mod metrics;
 pub mod minimiser;
 pub mod newqname;
+pub mod prefetch;
 pub mod procstat;
 pub mod reload;
 pub mod service;

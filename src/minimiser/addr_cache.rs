@@ -306,6 +306,14 @@ impl AddrCache {
     pub fn get(&mut self, key: &AddrKey) -> Option<Pseudonym> {
         let (lo, hi) = key.words();
         let Slot { set, tag } = self.slot(lo, hi, key.is_16());
+        // The first entry a set takes is way 7, and most sets hold one
+        // address: fetch that entry's line while the header is read, instead
+        // of after it.
+        crate::prefetch::prefetch(
+            self.words
+                .as_ptr()
+                .wrapping_add(self.entry_index(set, WAYS - 1)),
+        );
         let (tags, state) = self.header(set);
         let meta = (state >> 32) as u32;
         let way = self.find(set, tag, tags, meta, (lo, hi, key.is_16()))?;
