@@ -21,6 +21,7 @@ use crate::cryptopan::CryptoPan;
 use crate::lists::clients::ClientSet;
 use crate::lists::names::NameList;
 use crate::metrics::{Metrics, WorkerCounters};
+use crate::newqname::seen::{CheckBatch, Seen, SeenFront};
 
 /// A batch of Frame Streams data-frame payloads, as read from one connection.
 pub type Batch = Vec<Bytes>;
@@ -83,30 +84,96 @@ pub struct Shared {
 /// generation; at most twice this many).
 const SEEN_FRONT_ENTRIES: usize = 1 << 16;
 
-/// The seen-qname check (reference §1 step 14) for a response that is
-/// neither ignored nor well-known.
-fn seen_check(
-    shared: &Shared,
-    candidate: &core::Candidate,
-    front: &mut crate::newqname::seen::SeenFront,
-    counters: &mut WorkerCounters,
-) {
-    let Some(seen) = &shared.seen else { return };
-    if front.check(seen, &candidate.qname_lower) != crate::newqname::seen::Seen::New {
-        return;
+/// A worker's seen checks of one batch (reference §1 step 14): names its
+/// front set does not know wait here and are checked together at the end of
+/// the batch ([`SeenQnames::check_batch`](crate::newqname::seen::SeenQnames::check_batch)), which locks each cache shard
+/// once and overlaps the names' memory reads.
+#[derive(Debug, Default)]
+struct SeenWork {
+    batch: CheckBatch,
+    /// Per waiting name, what its event needs (only when events are on).
+    events: Vec<PendingEvent>,
+    /// The waiting names' `qname`s, end to end.
+    names: String,
+}
+
+/// What a `new_qname` event needs of a name waiting for its check.
+#[derive(Debug)]
+struct PendingEvent {
+    name: std::ops::Range<usize>,
+    qtype: u16,
+    qclass: u16,
+    flags: u16,
+    time_secs: i64,
+}
+
+impl SeenWork {
+    /// The check of a response that is neither ignored nor well-known.
+    fn add(&mut self, shared: &Shared, candidate: &core::Candidate, front: &mut SeenFront) {
+        if shared.seen.is_none() {
+            return;
+        }
+        let fp = crate::newqname::store::fingerprint(candidate.qname_lower.as_bytes());
+        if front.knows(fp) {
+            return;
+        }
+        self.batch.push(fp);
+        if shared.events.is_some() {
+            let start = self.names.len();
+            self.names.push_str(&candidate.qname);
+            self.events.push(PendingEvent {
+                name: start..self.names.len(),
+                qtype: candidate.qtype,
+                qclass: candidate.qclass,
+                flags: candidate.flags,
+                time_secs: candidate.time_secs,
+            });
+        }
     }
-    counters.new_qnames += 1;
-    let Some(events) = &shared.events else { return };
-    let event = crate::newqname::event::NewQname {
-        flags: candidate.flags,
-        question: Some((candidate.qname.clone(), candidate.qtype, candidate.qclass)),
-        time_secs: candidate.time_secs,
-    };
-    // Never wait: a full queue drops the event, counted.
-    if events.try_send(event).is_ok() {
-        counters.new_qname_queued += 1;
-    } else {
-        counters.new_qname_discarded += 1;
+
+    /// Check the waiting names, count and queue the new ones, and hand the
+    /// names recorded to the OS before the batch's rows go on.
+    fn finish(&mut self, shared: &Shared, front: &mut SeenFront, counters: &mut WorkerCounters) {
+        let Some(seen) = &shared.seen else { return };
+        if self.batch.is_empty() {
+            return;
+        }
+        seen.check_batch(&mut self.batch);
+        // The new names reach the OS before their events and rows go on.
+        if self.batch.answers().any(|(_, a)| a == Seen::New) {
+            seen.flush_batch();
+        }
+        for (i, (fp, answer)) in self.batch.answers().enumerate() {
+            front.learn(fp, answer);
+            if answer != Seen::New {
+                continue;
+            }
+            counters.new_qnames += 1;
+            let (Some(events), Some(e)) = (&shared.events, self.events.get(i)) else {
+                continue;
+            };
+            let event = crate::newqname::event::NewQname {
+                flags: e.flags,
+                question: Some((
+                    self.names
+                        .get(e.name.clone())
+                        .unwrap_or_default()
+                        .to_owned(),
+                    e.qtype,
+                    e.qclass,
+                )),
+                time_secs: e.time_secs,
+            };
+            // Never wait: a full queue drops the event, counted.
+            if events.try_send(event).is_ok() {
+                counters.new_qname_queued += 1;
+            } else {
+                counters.new_qname_discarded += 1;
+            }
+        }
+        self.batch.clear();
+        self.events.clear();
+        self.names.clear();
     }
 }
 
@@ -150,7 +217,8 @@ fn run_worker(
 ) {
     let mut state = core::WorkerState::new(cache_entries);
     let mut counters = WorkerCounters::default();
-    let mut front = crate::newqname::seen::SeenFront::new(SEEN_FRONT_ENTRIES);
+    let mut front = SeenFront::new(SEEN_FRONT_ENTRIES);
+    let mut seen = SeenWork::default();
     while let Ok(batch) = input.recv() {
         let pan = shared.cryptopan.load();
         let settings = shared.settings.load();
@@ -160,7 +228,6 @@ fn run_worker(
         // (growing by doubling was a visible share of the worker's time).
         let mut rows: Option<Box<SessionChunk>> = None;
         let mut updates = Vec::new();
-        let new_before = counters.new_qnames;
         for frame in &batch {
             let outcome = core::minimise(
                 frame,
@@ -173,12 +240,12 @@ fn run_worker(
             // Every kept non-well-known response is checked, rows written or not.
             match outcome {
                 core::Outcome::Session(row, candidate) => {
-                    seen_check(shared, candidate, &mut front, &mut counters);
+                    seen.add(shared, candidate, &mut front);
                     rows.get_or_insert_with(|| chunks.take(batch.len()))
                         .append(&row);
                 }
                 core::Outcome::SessionDisabled(candidate) => {
-                    seen_check(shared, candidate, &mut front, &mut counters);
+                    seen.add(shared, candidate, &mut front);
                 }
                 core::Outcome::Histogram(u) => updates.push(u),
                 core::Outcome::Dropped => {}
@@ -186,11 +253,7 @@ fn run_worker(
         }
         // The frames' buffers go back to the input before the hand-off.
         drop(batch);
-        if counters.new_qnames != new_before {
-            if let Some(seen) = &shared.seen {
-                seen.flush_batch();
-            }
-        }
+        seen.finish(shared, &mut front, &mut counters);
         // The collector only goes away after every worker has exited.
         if !updates.is_empty() && output.send(CollectorMsg::Histogram(updates)).is_err() {
             tracing::error!("collector stopped before the workers; histogram updates lost");

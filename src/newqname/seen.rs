@@ -64,6 +64,13 @@ impl Shard {
         ((((fp >> 64) as u64) as u128 * self.sets.len() as u128) >> 64) as usize
     }
 
+    /// Start loading `fp`'s set into the CPU caches (both of its lines).
+    fn prefetch(&self, fp: u128) {
+        let set = self.sets.as_ptr().wrapping_add(self.index(fp.max(1)));
+        crate::prefetch::prefetch(set);
+        crate::prefetch::prefetch(set.cast::<u8>().wrapping_add(64));
+    }
+
     /// The set of `fp`, for writing: its block is zeroed first if unwritten.
     fn set(&mut self, fp: u128) -> &mut [u128] {
         let i = self.index(fp);
@@ -253,10 +260,92 @@ impl SeenQnames {
 
     /// Check a name by its fingerprint and record it if new.
     pub fn check_fp(&self, fp: u128) -> Seen {
-        let shard = (fp as u64 % self.shards.len() as u64) as usize;
-        let mut cache = self.shards[shard]
+        let mut cache = self.lock_shard(self.shard_of(fp));
+        self.check_locked(&mut cache, fp)
+    }
+
+    fn shard_of(&self, fp: u128) -> usize {
+        (fp as u64 % self.shards.len() as u64) as usize
+    }
+
+    fn lock_shard(&self, shard: usize) -> std::sync::MutexGuard<'_, Shard> {
+        self.shards[shard]
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Check every name of `batch` and record the new ones; the answers are
+    /// then in [`CheckBatch::answers`], in the order the names were pushed.
+    ///
+    /// The same as calling [`SeenQnames::check_fp`] for each name in turn,
+    /// with the same answers, but cheaper: the names are taken shard by
+    /// shard, each shard locked once for all of its names, and each name's
+    /// cache set is fetched from memory while the names before it are
+    /// checked. Names of one shard are checked in the order they were pushed,
+    /// so of two equal names the first is the new one.
+    pub fn check_batch(&self, batch: &mut CheckBatch) {
+        let CheckBatch {
+            fps,
+            order,
+            busy,
+            answers,
+        } = batch;
+        answers.clear();
+        answers.resize(fps.len(), Seen::Seen);
+        // (shard, position) in one word: sorting the words groups the names
+        // by shard and keeps their order within each.
+        order.clear();
+        order.extend(
+            fps.iter()
+                .enumerate()
+                .map(|(i, &fp)| ((self.shard_of(fp) as u64) << 32) | i as u64),
+        );
+        order.sort_unstable();
+        // A shard another worker holds is left for the end, so two workers
+        // going through their batches in the same shard order do not queue
+        // behind each other shard after shard.
+        busy.clear();
+        let mut at = 0;
+        while let Some(&first) = order.get(at) {
+            let shard = (first >> 32) as usize;
+            let len = order[at..].partition_point(|&k| (k >> 32) as usize == shard);
+            let group = &order[at..at + len];
+            match self.shards[shard].try_lock() {
+                Ok(mut cache) => self.check_group(&mut cache, group, fps, answers),
+                Err(std::sync::TryLockError::Poisoned(p)) => {
+                    self.check_group(&mut p.into_inner(), group, fps, answers);
+                }
+                Err(std::sync::TryLockError::WouldBlock) => busy.push(at..at + len),
+            }
+            at += len;
+        }
+        for range in busy.iter() {
+            let group = &order[range.clone()];
+            if let Some(&first) = group.first() {
+                let mut cache = self.lock_shard((first >> 32) as usize);
+                self.check_group(&mut cache, group, fps, answers);
+            }
+        }
+    }
+
+    /// Check one shard's names of a batch, the shard locked by the caller;
+    /// each name's set is fetched from memory while the names before it are
+    /// checked.
+    fn check_group(&self, cache: &mut Shard, group: &[u64], fps: &[u128], answers: &mut [Seen]) {
+        let fp_at = |k: u64| fps[(k & 0xffff_ffff) as usize];
+        for &k in group.iter().take(PREFETCH_AHEAD) {
+            cache.prefetch(fp_at(k));
+        }
+        for (j, &k) in group.iter().enumerate() {
+            if let Some(&ahead) = group.get(j + PREFETCH_AHEAD) {
+                cache.prefetch(fp_at(ahead));
+            }
+            answers[(k & 0xffff_ffff) as usize] = self.check_locked(cache, fp_at(k));
+        }
+    }
+
+    /// [`SeenQnames::check_fp`] with `fp`'s shard locked by the caller.
+    fn check_locked(&self, cache: &mut Shard, fp: u128) -> Seen {
         if cache.get(fp) {
             return Seen::Seen;
         }
@@ -340,6 +429,50 @@ impl SeenQnames {
     }
 }
 
+/// Names checked together by [`SeenQnames::check_batch`] (a worker's batch
+/// of frames), with the buffers reused from batch to batch.
+#[derive(Debug, Default)]
+pub struct CheckBatch {
+    fps: Vec<u128>,
+    /// (shard << 32 | position) of each name, sorted.
+    order: Vec<u64>,
+    /// Ranges of `order` whose shard was busy at the first try.
+    busy: Vec<std::ops::Range<usize>>,
+    answers: Vec<Seen>,
+}
+
+impl CheckBatch {
+    /// Add a name by its fingerprint; its answer will be at this position.
+    pub fn push(&mut self, fp: u128) {
+        self.fps.push(fp);
+    }
+
+    /// Names pushed since the last clear.
+    pub fn len(&self) -> usize {
+        self.fps.len()
+    }
+
+    /// Whether no name was pushed since the last clear.
+    pub fn is_empty(&self) -> bool {
+        self.fps.is_empty()
+    }
+
+    /// Each name pushed, with its answer from the last
+    /// [`SeenQnames::check_batch`].
+    pub fn answers(&self) -> impl Iterator<Item = (u128, Seen)> + '_ {
+        self.fps.iter().copied().zip(self.answers.iter().copied())
+    }
+
+    /// Forget the names (the buffers are kept).
+    pub fn clear(&mut self) {
+        self.fps.clear();
+        self.answers.clear();
+    }
+}
+
+/// How many names ahead [`SeenQnames::check_batch`] fetches cache sets.
+const PREFETCH_AHEAD: usize = 4;
+
 /// A worker's own memory of names it knows are seen, in front of the shared
 /// [`SeenQnames`]: a repeated name costs one hash lookup, no shared state
 /// touched. Names only ever go from new to seen, so a name that passed the
@@ -373,20 +506,34 @@ impl SeenFront {
 
     /// Check a name by its fingerprint: the front set first, then `shared`.
     pub fn check_fp(&mut self, shared: &SeenQnames, fp: u128) -> Seen {
-        if self.current.contains(&fp) {
+        if self.knows(fp) {
             return Seen::Seen;
+        }
+        let answer = shared.check_fp(fp);
+        self.learn(fp, answer);
+        answer
+    }
+
+    /// Whether the set knows `fp` as seen (then the shared check is not
+    /// needed); touches nothing shared.
+    pub fn knows(&mut self, fp: u128) -> bool {
+        if self.current.contains(&fp) {
+            return true;
         }
         if self.old.remove(&fp) {
             self.remember(fp);
-            return Seen::Seen;
+            return true;
         }
+        false
+    }
+
+    /// Take the shared check's answer for a name the set did not know.
+    pub fn learn(&mut self, fp: u128, answer: Seen) {
         // Only a name met again is remembered: a name seen once (most new
         // names are never asked for again) would push the repeated ones out.
-        let answer = shared.check_fp(fp);
         if answer == Seen::Seen {
             self.remember(fp);
         }
-        answer
     }
 
     fn remember(&mut self, fp: u128) {
@@ -441,6 +588,77 @@ mod tests {
             });
             assert_eq!(news.load(Relaxed), 1, "{name}");
         }
+    }
+
+    #[test]
+    fn batch_answers_as_one_by_one() {
+        // Two stores fed the same names, one name at a time and in batches
+        // (duplicates inside a batch, names already seen, names evicted from
+        // a small cache), give the same answers and the same evictions.
+        for entries in [1, 100, 100_000] {
+            let one = tempfile::tempdir().unwrap();
+            let many = tempfile::tempdir().unwrap();
+            let a = SeenQnames::open(one.path(), entries, false, DEFAULT_FILTER_BYTES).unwrap();
+            let b = SeenQnames::open(many.path(), entries, false, DEFAULT_FILTER_BYTES).unwrap();
+            let mut batch = CheckBatch::default();
+            let mut news = 0;
+            for round in 0..20u64 {
+                let names: Vec<String> = (0..300u64)
+                    .map(|i| format!("n{}.example.", (i * 7 + round * 101) % 997))
+                    .collect();
+                batch.clear();
+                for n in &names {
+                    batch.push(store::fingerprint(n.as_bytes()));
+                }
+                b.check_batch(&mut batch);
+                assert_eq!(batch.len(), names.len());
+                for (n, (fp, answer)) in names.iter().zip(batch.answers()) {
+                    assert_eq!(fp, store::fingerprint(n.as_bytes()));
+                    assert_eq!(
+                        answer,
+                        a.check(n),
+                        "{n} in round {round}, {entries} entries"
+                    );
+                    news += usize::from(answer == Seen::New);
+                }
+            }
+            assert_eq!(news, 997, "each name new exactly once");
+            assert_eq!(
+                a.counters().evicted.load(Relaxed),
+                b.counters().evicted.load(Relaxed)
+            );
+        }
+    }
+
+    #[test]
+    fn concurrent_batches_report_each_name_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SeenQnames::open(dir.path(), 10_000, false, DEFAULT_FILTER_BYTES).unwrap();
+        let news = AtomicU64::new(0);
+        let barrier = std::sync::Barrier::new(4);
+        std::thread::scope(|scope| {
+            for t in 0..4u64 {
+                let (s, news, barrier) = (&s, &news, &barrier);
+                scope.spawn(move || {
+                    barrier.wait();
+                    let mut batch = CheckBatch::default();
+                    for round in 0..50u64 {
+                        batch.clear();
+                        // Thread 0 asks for each of names 0..10_000 once, the
+                        // others for some of the same names in other orders.
+                        for i in 0..200u64 {
+                            let n = (i * (2 * t + 1) + round * 200) % 10_000;
+                            batch.push(store::fingerprint(format!("c{n}.").as_bytes()));
+                        }
+                        s.check_batch(&mut batch);
+                        let new = batch.answers().filter(|&(_, a)| a == Seen::New).count();
+                        news.fetch_add(new as u64, Relaxed);
+                    }
+                });
+            }
+        });
+        // Each of the 10_000 names is new exactly once.
+        assert_eq!(news.load(Relaxed), 10_000);
     }
 
     #[test]
