@@ -301,6 +301,18 @@ impl AddrCache {
         None
     }
 
+    /// Start loading what a [`AddrCache::get`] of `key` will read: the set
+    /// header and the entry of way 7, the first a set takes (most sets hold
+    /// one address). Called well before the lookup, the lookup then finds
+    /// both in the CPU caches instead of waiting for memory.
+    pub fn prefetch(&self, key: &AddrKey) {
+        let (lo, hi) = key.words();
+        let Slot { set, .. } = self.slot(lo, hi, key.is_16());
+        let words = self.words.as_ptr();
+        crate::prefetch::prefetch(words.wrapping_add(self.headers + set * HEADER_WORDS));
+        crate::prefetch::prefetch(words.wrapping_add(self.entry_index(set, WAYS - 1)));
+    }
+
     /// The pseudonym cached for `key`, which becomes the most recently used
     /// entry of its set.
     pub fn get(&mut self, key: &AddrKey) -> Option<Pseudonym> {

@@ -81,6 +81,14 @@ impl WorkerState {
         }
     }
 
+    /// Start loading the cache entry [`WorkerState::pseudonymise`] of `addr`
+    /// will read, so its memory reads overlap the frame's other work.
+    fn prefetch(&self, addr: &[u8]) {
+        if let (Some(cache), Some(key)) = (&self.cache, AddrKey::new(addr)) {
+            cache.prefetch(&key);
+        }
+    }
+
     fn pseudonymise(&mut self, pan: &CryptoPan, addr: &[u8], c: &mut WorkerCounters) -> Pseudonym {
         let Some(key) = AddrKey::new(addr) else {
             c.invalid_address += 1;
@@ -144,6 +152,11 @@ pub fn minimise<'a>(
     {
         c.query_skipped += 1;
         return Outcome::Dropped;
+    }
+    // The client's pseudonym is looked up after the DNS parse and the name
+    // lists: its cache lines load meanwhile.
+    if let Some(client) = msg.query_address {
+        state.prefetch(client);
     }
     if let Some(clients) = &lists.ignored_clients {
         match clients.check(msg.query_address.unwrap_or_default()) {
