@@ -5,6 +5,7 @@
 //!   the persistent fingerprint store ([`store`]) under `<data-dir>/seen`;
 //!   exactly one caller reports a name as new, without one lock shared by all
 //!   workers.
+//! - [`fp_table`]: the flat fingerprint set of the store's in-memory part.
 //! - [`event`]: the event JSON, byte-compatible with the reference.
 //! - [`jws`]: flattened JWS (EdDSA, Ed25519) signing with a JWK key file.
 //!
@@ -14,6 +15,7 @@
 
 pub mod event;
 pub mod filequeue;
+pub mod fp_table;
 pub mod jws;
 pub mod mqtt;
 pub mod seen;

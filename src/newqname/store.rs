@@ -41,6 +41,8 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
+use super::fp_table::{FpTable, SharedHint};
+
 /// Shards (a power of two; the fingerprint's top bits pick one).
 pub const SHARDS: usize = 16;
 /// Names in a shard's active set before it becomes a run.
@@ -82,8 +84,6 @@ impl Hasher for FpHasher {
 
 /// `BuildHasher` for fingerprint keys.
 pub type FpBuild = BuildHasherDefault<FpHasher>;
-/// A set of fingerprints.
-pub type FpSet = hashbrown::HashSet<u128, FpBuild>;
 
 /// Which step of [`FpStore::contains_or_insert`] failed.
 #[derive(Debug)]
@@ -546,7 +546,7 @@ fn merged(runs: &[Arc<Run>]) -> impl Iterator<Item = io::Result<u128>> {
 /// One shard: active set, its logs, and the runs.
 struct Shard {
     dir: PathBuf,
-    active: FpSet,
+    active: FpTable,
     /// The open log (the last of `wals`).
     wal: File,
     /// Bytes of whole records in the open log.
@@ -693,7 +693,7 @@ impl Shard {
         runs.sort_by_key(|r| r.seq);
         Ok(Self {
             dir,
-            active: FpSet::with_capacity_and_hasher(active_max, FpBuild::default()),
+            active: FpTable::with_capacity(active_max),
             wal,
             wal_len: 0,
             wal_entry_synced: false,
@@ -709,7 +709,7 @@ impl Shard {
     }
 
     fn contains(&self, fp: u128) -> io::Result<bool> {
-        if self.active.contains(&fp) {
+        if self.active.contains(fp) {
             return Ok(true);
         }
         for r in self.runs.iter().rev() {
@@ -731,16 +731,16 @@ impl Shard {
     /// Look `fp` up and record it if absent, probing the active set once:
     /// `Ok(None)` when it was stored already, else whether a run was cut.
     fn contains_or_insert(&mut self, fp: u128, sync: bool) -> Result<Option<bool>, CheckError> {
-        let Self { active, runs, .. } = self;
-        let hashbrown::hash_set::Entry::Vacant(vacant) = active.entry(fp) else {
+        if self.active.contains(fp) {
             return Ok(None);
-        };
-        for r in runs.iter().rev() {
+        }
+        for r in self.runs.iter().rev() {
             if r.contains(fp).map_err(CheckError::Lookup)? {
                 return Ok(None);
             }
         }
-        vacant.insert();
+        // The slot was just read: this second probe finds it in the CPU cache.
+        self.active.insert(fp);
         self.log_added(fp, sync)
             .map(Some)
             .map_err(CheckError::Record)
@@ -800,7 +800,7 @@ impl Shard {
             // The new log first: if it cannot be made, nothing changes.
             let (wal, wal_path) = open_wal(&self.dir, self.next_seq)?;
             let seq = self.next_seq + 1;
-            let mut keys: Vec<u128> = self.active.iter().copied().collect();
+            let mut keys: Vec<u128> = self.active.iter().collect();
             keys.sort_unstable();
             let run = match Run::write(
                 &self.dir,
@@ -878,6 +878,8 @@ pub struct FpStore {
     dir: PathBuf,
     budget: Arc<FilterBudget>,
     shards: Arc<[Mutex<Shard>]>,
+    /// Where each shard's active set is, for [`FpStore::prefetch`].
+    hints: Box<[SharedHint]>,
     work: Mutex<Option<crossbeam_channel::Sender<usize>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
     errors: Arc<AtomicU64>,
@@ -923,6 +925,10 @@ impl FpStore {
                 Shard::open(dir.join(format!("shard-{i:02}")), active_max, part).map(Mutex::new)
             })
             .collect::<Result<_, _>>()?;
+        let hints = shards
+            .iter()
+            .map(|s| SharedHint::new(&lock(s).active))
+            .collect();
         let shards: Arc<[Mutex<Shard>]> = shards.into();
         let (tx, rx) = crossbeam_channel::unbounded::<usize>();
         let bg = shards.clone();
@@ -943,6 +949,7 @@ impl FpStore {
             dir: dir.to_path_buf(),
             budget,
             shards,
+            hints,
             work: Mutex::new(Some(tx)),
             thread: Mutex::new(Some(thread)),
             errors,
@@ -956,6 +963,12 @@ impl FpStore {
 
     fn shard_of(fp: u128) -> usize {
         (fp >> (128 - SHARDS.trailing_zeros())) as usize
+    }
+
+    /// Start loading the slot of the active set a check of `fp` reads first
+    /// (without taking the shard's lock).
+    pub fn prefetch(&self, fp: u128) {
+        crate::prefetch::prefetch(self.hints[Self::shard_of(fp)].addr(fp));
     }
 
     /// Is `fp` in the store?
@@ -973,7 +986,11 @@ impl FpStore {
     /// Writing the log or a run failed (the name stays known to this process).
     pub fn insert(&self, fp: u128, sync: bool) -> io::Result<()> {
         let s = Self::shard_of(fp);
-        if lock(&self.shards[s]).insert(fp, sync)? {
+        let mut shard = lock(&self.shards[s]);
+        let cut = shard.insert(fp, sync);
+        self.hints[s].update(&shard.active);
+        drop(shard);
+        if cut? {
             self.cut_in(s);
         }
         Ok(())
@@ -987,7 +1004,11 @@ impl FpStore {
     /// recorded.
     pub fn contains_or_insert(&self, fp: u128, sync: bool) -> Result<bool, CheckError> {
         let s = Self::shard_of(fp);
-        let added = lock(&self.shards[s]).contains_or_insert(fp, sync)?;
+        let mut shard = lock(&self.shards[s]);
+        let added = shard.contains_or_insert(fp, sync);
+        self.hints[s].update(&shard.active);
+        drop(shard);
+        let added = added?;
         if added == Some(true) {
             self.cut_in(s);
         }
