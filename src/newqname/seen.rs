@@ -36,6 +36,33 @@ const WAYS: usize = 8;
 /// Sets per block of a shard's written-blocks bitmap (4 KiB).
 const BLOCK_SETS: usize = 32;
 
+/// The set of a shard with `sets` sets that `fp` belongs to.
+fn set_index(fp: u128, sets: usize) -> usize {
+    ((((fp >> 64) as u64) as u128 * sets as u128) >> 64) as usize
+}
+
+/// Where a shard's sets are (they never move): lets a worker fetch a name's
+/// set into the CPU caches before it has the shard's lock.
+#[derive(Debug, Clone, Copy)]
+struct SetsPlace {
+    base: usize,
+    sets: usize,
+}
+
+impl SetsPlace {
+    /// Start loading `fp`'s set (both of its lines).
+    fn prefetch(&self, fp: u128) {
+        let set = (self.base as *const [u128; WAYS]).wrapping_add(set_index(fp.max(1), self.sets));
+        crate::prefetch::prefetch(set);
+        crate::prefetch::prefetch(set.cast::<u8>().wrapping_add(64));
+    }
+}
+
+/// A shard and its lock on cache lines of their own, so a worker locking
+/// one shard does not take the line of its neighbour from the other worker.
+#[repr(align(128))]
+struct PaddedShard(Mutex<Shard>);
+
 /// One shard of the cache: a set-associative LRU of fingerprints (at most
 /// [`WAYS`] per set, least recently used evicted within the set). One
 /// allocation, no pointers: a lookup reads one 128-byte set. Allocated
@@ -61,14 +88,15 @@ impl Shard {
     }
 
     fn index(&self, fp: u128) -> usize {
-        ((((fp >> 64) as u64) as u128 * self.sets.len() as u128) >> 64) as usize
+        set_index(fp, self.sets.len())
     }
 
-    /// Start loading `fp`'s set into the CPU caches (both of its lines).
-    fn prefetch(&self, fp: u128) {
-        let set = self.sets.as_ptr().wrapping_add(self.index(fp.max(1)));
-        crate::prefetch::prefetch(set);
-        crate::prefetch::prefetch(set.cast::<u8>().wrapping_add(64));
+    /// Where its sets are, for prefetching without the lock.
+    fn place(&self) -> SetsPlace {
+        SetsPlace {
+            base: self.sets.as_ptr() as usize,
+            sets: self.sets.len(),
+        }
     }
 
     /// The set of `fp`, for writing: its block is zeroed first if unwritten.
@@ -142,7 +170,9 @@ pub struct SeenCounters {
 
 /// Check-and-record of question names.
 pub struct SeenQnames {
-    shards: Box<[Mutex<Shard>]>,
+    shards: Box<[PaddedShard]>,
+    /// Where each shard's sets are.
+    places: Box<[SetsPlace]>,
     store: FpStore,
     sync: AtomicBool,
     counters: Arc<SeenCounters>,
@@ -192,9 +222,20 @@ impl SeenQnames {
             .unwrap_or(usize::MAX)
             .div_ceil(n)
             .max(1);
-        let shards = (0..n).map(|_| Mutex::new(Shard::new(per_shard))).collect();
+        let shards: Box<[PaddedShard]> = (0..n)
+            .map(|_| PaddedShard(Mutex::new(Shard::new(per_shard))))
+            .collect();
+        let places = shards
+            .iter()
+            .map(|s| {
+                s.0.lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .place()
+            })
+            .collect();
         Ok(Self {
             shards,
+            places,
             store,
             sync: AtomicBool::new(sync),
             counters,
@@ -270,6 +311,7 @@ impl SeenQnames {
 
     fn lock_shard(&self, shard: usize) -> std::sync::MutexGuard<'_, Shard> {
         self.shards[shard]
+            .0
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
@@ -292,6 +334,13 @@ impl SeenQnames {
         } = batch;
         answers.clear();
         answers.resize(fps.len(), Seen::Seen);
+        // Each name's cache set, and its slot in the store (where a name the
+        // cache does not hold goes on), load while the batch is sorted and
+        // the names before it are checked.
+        for &fp in fps.iter() {
+            self.places[self.shard_of(fp)].prefetch(fp);
+            self.store.prefetch(fp);
+        }
         // (shard, position) in one word: sorting the words groups the names
         // by shard and keeps their order within each.
         order.clear();
@@ -310,7 +359,7 @@ impl SeenQnames {
             let shard = (first >> 32) as usize;
             let len = order[at..].partition_point(|&k| (k >> 32) as usize == shard);
             let group = &order[at..at + len];
-            match self.shards[shard].try_lock() {
+            match self.shards[shard].0.try_lock() {
                 Ok(mut cache) => self.check_group(&mut cache, group, fps, answers),
                 Err(std::sync::TryLockError::Poisoned(p)) => {
                     self.check_group(&mut p.into_inner(), group, fps, answers);
@@ -328,19 +377,11 @@ impl SeenQnames {
         }
     }
 
-    /// Check one shard's names of a batch, the shard locked by the caller;
-    /// each name's set is fetched from memory while the names before it are
-    /// checked.
+    /// Check one shard's names of a batch, the shard locked by the caller.
     fn check_group(&self, cache: &mut Shard, group: &[u64], fps: &[u128], answers: &mut [Seen]) {
-        let fp_at = |k: u64| fps[(k & 0xffff_ffff) as usize];
-        for &k in group.iter().take(PREFETCH_AHEAD) {
-            cache.prefetch(fp_at(k));
-        }
-        for (j, &k) in group.iter().enumerate() {
-            if let Some(&ahead) = group.get(j + PREFETCH_AHEAD) {
-                cache.prefetch(fp_at(ahead));
-            }
-            answers[(k & 0xffff_ffff) as usize] = self.check_locked(cache, fp_at(k));
+        for &k in group {
+            let i = (k & 0xffff_ffff) as usize;
+            answers[i] = self.check_locked(cache, fps[i]);
         }
     }
 
@@ -469,9 +510,6 @@ impl CheckBatch {
         self.answers.clear();
     }
 }
-
-/// How many names ahead [`SeenQnames::check_batch`] fetches cache sets.
-const PREFETCH_AHEAD: usize = 4;
 
 /// A worker's own memory of names it knows are seen, in front of the shared
 /// [`SeenQnames`]: a repeated name costs one hash lookup, no shared state
