@@ -18,7 +18,7 @@
 //! | [`minimiser`] | worker threads; [`minimiser::core`] is the pure per-frame function |
 //! | [`collector`] | aggregation and minute rotation; [`collector::session`] schema, [`collector::parquet_file`] durable writes |
 //! | [`metrics`], [`http`] | every metric, and the `/metrics` endpoint |
-//! | [`prefetch`] | the cache-line prefetch hint the large tables' lookups use |
+//! | [`mem_hints`] | hints for the large tables: cache-line prefetch, transparent huge pages |
 //! | [`written_blocks`] | lets the large caches commit memory as used without reading untouched pages |
 //! | [`service`] | wiring, startup and lossless shutdown |
 #![warn(missing_docs)]
@@ -35,10 +35,10 @@ pub mod http;
 pub mod input;
 pub mod lists;
 pub mod loadgen;
+pub mod mem_hints;
 pub mod metrics;
 pub mod minimiser;
 pub mod newqname;
-pub mod prefetch;
 pub mod procstat;
 pub mod reload;
 pub mod service;

@@ -191,6 +191,7 @@ impl AddrCache {
         let header_words = (sets * HEADER_WORDS).next_multiple_of(LINE_WORDS);
         let words = vec![0u64; LINE_WORDS - 1 + header_words + sets * WAYS * ENTRY_WORDS]
             .into_boxed_slice();
+        crate::mem_hints::huge_pages(&words);
         // A u64 slice is 8-aligned: skip to the first 64-byte boundary.
         let misalign = (words.as_ptr() as usize / 8) % LINE_WORDS;
         let headers = (LINE_WORDS - misalign) % LINE_WORDS;
@@ -309,8 +310,8 @@ impl AddrCache {
         let (lo, hi) = key.words();
         let Slot { set, .. } = self.slot(lo, hi, key.is_16());
         let words = self.words.as_ptr();
-        crate::prefetch::prefetch(words.wrapping_add(self.headers + set * HEADER_WORDS));
-        crate::prefetch::prefetch(words.wrapping_add(self.entry_index(set, WAYS - 1)));
+        crate::mem_hints::prefetch(words.wrapping_add(self.headers + set * HEADER_WORDS));
+        crate::mem_hints::prefetch(words.wrapping_add(self.entry_index(set, WAYS - 1)));
     }
 
     /// The pseudonym cached for `key`, which becomes the most recently used
@@ -321,7 +322,7 @@ impl AddrCache {
         // The first entry a set takes is way 7, and most sets hold one
         // address: fetch that entry's line while the header is read, instead
         // of after it.
-        crate::prefetch::prefetch(
+        crate::mem_hints::prefetch(
             self.words
                 .as_ptr()
                 .wrapping_add(self.entry_index(set, WAYS - 1)),

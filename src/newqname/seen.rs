@@ -53,8 +53,8 @@ impl SetsPlace {
     /// Start loading `fp`'s set (both of its lines).
     fn prefetch(&self, fp: u128) {
         let set = (self.base as *const [u128; WAYS]).wrapping_add(set_index(fp.max(1), self.sets));
-        crate::prefetch::prefetch(set);
-        crate::prefetch::prefetch(set.cast::<u8>().wrapping_add(64));
+        crate::mem_hints::prefetch(set);
+        crate::mem_hints::prefetch(set.cast::<u8>().wrapping_add(64));
     }
 }
 
@@ -79,11 +79,13 @@ impl Shard {
     /// At most `cap` names (at least 1; at most 7 fewer than `cap`).
     fn new(cap: usize) -> Self {
         let ways = cap.clamp(1, WAYS);
-        let sets = (cap / ways).max(1);
+        let n = (cap / ways).max(1);
+        let sets = vec![[0; WAYS]; n].into_boxed_slice();
+        crate::mem_hints::huge_pages(&sets);
         Self {
-            sets: vec![[0; WAYS]; sets].into_boxed_slice(),
+            sets,
             ways,
-            written: WrittenBlocks::new(sets, BLOCK_SETS),
+            written: WrittenBlocks::new(n, BLOCK_SETS),
         }
     }
 

@@ -968,7 +968,7 @@ impl FpStore {
     /// Start loading the slot of the active set a check of `fp` reads first
     /// (without taking the shard's lock).
     pub fn prefetch(&self, fp: u128) {
-        crate::prefetch::prefetch(self.hints[Self::shard_of(fp)].addr(fp));
+        crate::mem_hints::prefetch(self.hints[Self::shard_of(fp)].addr(fp));
     }
 
     /// Is `fp` in the store?
