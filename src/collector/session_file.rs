@@ -34,8 +34,6 @@ use std::fs::File;
 use std::hash::BuildHasher;
 use std::io::{BufWriter, Write};
 
-use hashbrown::HashTable;
-
 use super::parquet_file::{ROW_GROUP_ROWS, TmpFile, WriteError, WrittenFile};
 use super::session::{AddrColumns, LABEL_COLUMNS, SessionRow};
 use super::thrift::{Elem, Writer, varint};
@@ -524,16 +522,15 @@ fn encode_indices(out: &mut Vec<u8>, indices: &[u32], width: u32) {
 
 /// A row group's dictionary of one column.
 ///
-/// A lookup reads the table's cache lines and, for a byte string whose hash
-/// matches, the stored value: no side array of entry offsets. The tables'
-/// probes are cache misses for the columns with many distinct values (client
-/// addresses and ports, second-level labels), so each avoided read counts.
+/// A lookup reads one slot of a table, and only for a byte string longer
+/// than 16 bytes whose slot matches, the rest of the stored value. The
+/// tables' probes are cache misses for the columns with many distinct values
+/// (client addresses and ports, second-level labels), so each avoided read
+/// counts, and a page's lookups fetch their slots a few values ahead.
 #[derive(Debug, Default)]
 struct Dictionary {
-    /// Byte strings: (entry index, the value's 32-bit hash, start of the
-    /// value in `plain`, after its 4-byte length). Growing the table rehashes
-    /// no value, and a probe compares bytes only when the hashes agree.
-    table: HashTable<(u32, u32, u32)>,
+    /// Byte strings by value ([`BytesIndex`]).
+    bytes: BytesIndex,
     hasher: foldhash::fast::FixedState,
     /// Fixed-width values: (value, entry index). A probe compares the value
     /// stored in the table and reads nothing else.
@@ -560,24 +557,34 @@ impl Dictionary {
         u64::from(h).wrapping_mul(0x9e37_79b9_7f4a_7c15)
     }
 
+    /// The hash [`Dictionary::index_hashed`] takes for `value`.
+    #[inline]
+    fn hash(&self, value: &[u8]) -> u32 {
+        self.hasher.hash_one(value) as u32
+    }
+
     /// The index of the byte string `value`, adding it if new; `on_new` sees
     /// each new value.
-    #[inline]
+    #[cfg(test)]
     fn index(&mut self, value: &[u8], on_new: impl FnOnce(&[u8])) -> u32 {
-        let h = self.hasher.hash_one(value) as u32;
-        let Self { table, plain, .. } = self;
-        let hash = Self::spread(h);
-        if let Some(&(i, _, _)) = table.find(hash, |&(_, eh, start)| {
-            eh == h && stored_bytes(plain, start) == value
-        }) {
-            return i;
-        }
+        let h = self.hash(value);
+        self.index_hashed(value, h, on_new)
+    }
+
+    /// [`Dictionary::index`] of `value` whose [`Dictionary::hash`] is `h`.
+    #[inline]
+    fn index_hashed(&mut self, value: &[u8], h: u32, on_new: impl FnOnce(&[u8])) -> u32 {
+        let at = match self.bytes.probe(h, value, &self.plain) {
+            Ok(i) => return i,
+            Err(at) => at,
+        };
         let i = self.len;
         self.len += 1;
-        plain.extend_from_slice(&(value.len() as u32).to_le_bytes());
-        let start = plain.len() as u32;
-        plain.extend_from_slice(value);
-        table.insert_unique(hash, (i, h, start), |&(_, eh, _)| Self::spread(eh));
+        self.plain
+            .extend_from_slice(&(value.len() as u32).to_le_bytes());
+        let start = self.plain.len() as u32;
+        self.plain.extend_from_slice(value);
+        self.bytes.fill(at, BytesSlot::new(h, i, start, value));
         on_new(value);
         i
     }
@@ -596,11 +603,124 @@ impl Dictionary {
 
     fn clear(&mut self) {
         self.fixed.clear();
-        self.table.clear();
+        self.bytes.clear();
         self.plain.clear();
         self.len = 0;
         self.full = false;
         self.used = false;
+    }
+}
+
+/// Bytes of a value kept in its [`BytesSlot`] itself.
+const SLOT_HEAD: usize = 16;
+
+/// One byte string of a [`BytesIndex`] (32 bytes, two per cache line).
+#[derive(Debug, Clone, Copy, Default)]
+struct BytesSlot {
+    /// The value's [`Dictionary::hash`].
+    hash: u32,
+    /// Entry index + 1; 0 = empty slot.
+    plus1: u32,
+    /// Start of the value in the dictionary's PLAIN bytes, after its length.
+    start: u32,
+    len: u32,
+    /// The value's first [`SLOT_HEAD`] bytes, zero-padded.
+    head: [u8; SLOT_HEAD],
+}
+
+impl BytesSlot {
+    fn new(hash: u32, index: u32, start: u32, value: &[u8]) -> Self {
+        Self {
+            hash,
+            plus1: index + 1,
+            start,
+            len: value.len() as u32,
+            head: Self::head_of(value),
+        }
+    }
+
+    fn head_of(value: &[u8]) -> [u8; SLOT_HEAD] {
+        let mut head = [0; SLOT_HEAD];
+        let n = value.len().min(SLOT_HEAD);
+        head[..n].copy_from_slice(&value[..n]);
+        head
+    }
+}
+
+/// Entry index by byte string: open addressing with linear probing, at most
+/// half full. A slot holds the value's hash, length and first 16 bytes, so a
+/// lookup of a value up to 16 bytes long (most labels) reads its slot and
+/// nothing else; a longer one also compares the rest in the PLAIN bytes.
+/// Growing rehashes no value (the hash is kept).
+#[derive(Debug, Default)]
+struct BytesIndex {
+    slots: Vec<BytesSlot>,
+    len: usize,
+}
+
+impl BytesIndex {
+    fn home(&self, h: u32) -> usize {
+        Dictionary::spread(h) as usize & self.slots.len().wrapping_sub(1)
+    }
+
+    /// `Ok(index)` of `value` (hash `h`), or `Err(slot)` where it goes: fill
+    /// that slot ([`BytesIndex::fill`]) before the next probe.
+    #[inline]
+    fn probe(&mut self, h: u32, value: &[u8], plain: &[u8]) -> Result<u32, usize> {
+        if self.len * 2 >= self.slots.len() {
+            self.grow();
+        }
+        let mask = self.slots.len() - 1;
+        let head = BytesSlot::head_of(value);
+        let mut i = self.home(h);
+        loop {
+            let s = &self.slots[i];
+            if s.plus1 == 0 {
+                return Err(i);
+            }
+            if s.hash == h
+                && s.len as usize == value.len()
+                && s.head == head
+                && (value.len() <= SLOT_HEAD
+                    || stored_bytes(plain, s.start).get(SLOT_HEAD..) == value.get(SLOT_HEAD..))
+            {
+                return Ok(s.plus1 - 1);
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    fn fill(&mut self, at: usize, slot: BytesSlot) {
+        if let Some(s) = self.slots.get_mut(at) {
+            *s = slot;
+            self.len += 1;
+        }
+    }
+
+    /// Start loading the slot a probe for hash `h` reads first.
+    #[inline]
+    fn prefetch(&self, h: u32) {
+        crate::mem_hints::prefetch(self.slots.as_ptr().wrapping_add(self.home(h)));
+    }
+
+    /// Twice the slots (at least 64), every entry placed again.
+    fn grow(&mut self) {
+        let size = (self.slots.len() * 2).max(64);
+        let old = std::mem::replace(&mut self.slots, vec![BytesSlot::default(); size]);
+        let mask = size - 1;
+        for slot in old.into_iter().filter(|s| s.plus1 != 0) {
+            let mut i = self.home(slot.hash);
+            while self.slots[i].plus1 != 0 {
+                i = (i + 1) & mask;
+            }
+            self.slots[i] = slot;
+        }
+    }
+
+    /// Empty, keeping the slots allocated.
+    fn clear(&mut self) {
+        self.slots.fill(BytesSlot::default());
+        self.len = 0;
     }
 }
 
@@ -638,6 +758,14 @@ impl FixedIndex {
         }
     }
 
+    /// Start loading the slot a lookup of `value` reads first.
+    #[inline]
+    fn prefetch(&self, value: u64) {
+        let mask = self.slots.len().wrapping_sub(1);
+        let i = Self::hash(value) as usize & mask;
+        crate::mem_hints::prefetch(self.slots.as_ptr().wrapping_add(i));
+    }
+
     /// Twice the slots (at least 64), every entry placed again.
     fn grow(&mut self) {
         let size = (self.slots.len() * 2).max(64);
@@ -668,7 +796,7 @@ impl FixedIndex {
 
 /// The byte string stored at `start` in a dictionary's PLAIN bytes (after
 /// its 4-byte length); empty if the offsets were wrong, which they never are
-/// ([`Dictionary::index`] writes both).
+/// ([`Dictionary::index_hashed`] writes both).
 fn stored_bytes(plain: &[u8], start: u32) -> &[u8] {
     let start = start as usize;
     let len = start
@@ -764,7 +892,16 @@ fn index_fixed<T: FixedValue>(
     indices: &mut Vec<u32>,
     stats: &mut MinMax,
 ) {
-    for &v in values {
+    // The table outgrows the CPU's nearer caches (a row group's client
+    // addresses): each value's slot is fetched a few values ahead.
+    const AHEAD: usize = 8;
+    for &v in values.iter().take(AHEAD) {
+        d.fixed.prefetch(v.key());
+    }
+    for (j, &v) in values.iter().enumerate() {
+        if let Some(ahead) = values.get(j + AHEAD) {
+            d.fixed.prefetch(ahead.key());
+        }
         indices.push(d.index_fixed(v.key(), v.le().as_ref()));
     }
     stats.update_fixed(values);
@@ -848,6 +985,8 @@ struct Scratch {
     compressed: Vec<u8>,
     /// Dictionary indices of a page.
     indices: Vec<u32>,
+    /// Dictionary hashes of a page's byte strings.
+    hashes: Vec<u32>,
     /// A page header.
     header: Vec<u8>,
     snappy: snap::raw::Encoder,
@@ -859,6 +998,7 @@ impl Default for Scratch {
             page: Vec::new(),
             compressed: Vec::new(),
             indices: Vec::new(),
+            hashes: Vec::new(),
             header: Vec::new(),
             snappy: snap::raw::Encoder::new(),
         }
@@ -1160,8 +1300,20 @@ fn encode_page(
             Column::U32(c) => index_fixed(d, &c.values, &mut s.indices, stats),
             Column::U64(c) => index_fixed(d, &c.values, &mut s.indices, stats),
             Column::Bytes(c) => {
-                for v in c.values() {
-                    s.indices.push(d.index(v, |v| {
+                // The table outgrows the nearer CPU caches (a row group's
+                // distinct labels): each value's slot is fetched a few
+                // values ahead, so its hash is taken first.
+                const AHEAD: usize = 8;
+                s.hashes.clear();
+                s.hashes.extend(c.values().map(|v| d.hash(v)));
+                for &h in s.hashes.iter().take(AHEAD) {
+                    d.bytes.prefetch(h);
+                }
+                for (j, (v, &h)) in c.values().zip(s.hashes.iter()).enumerate() {
+                    if let Some(&ahead) = s.hashes.get(j + AHEAD) {
+                        d.bytes.prefetch(ahead);
+                    }
+                    s.indices.push(d.index_hashed(v, h, |v| {
                         if min_max {
                             stats.update_bytes(v);
                         }
@@ -1916,6 +2068,22 @@ mod tests {
         );
         assert_eq!(d.len(), 4);
 
+        // Values that share their first 16 bytes (kept in the slot), differ
+        // only in length, or only in a trailing zero byte.
+        let mut d = Dictionary::default();
+        let words: [&[u8]; 8] = [
+            b"abcdefghijklmnop-1",
+            b"abcdefghijklmnop-2",
+            b"abcdefghijklmnop",
+            b"abcdefghijklmnop-2",
+            b"ab",
+            b"ab\0",
+            b"abcdefghijklmnop-1",
+            b"ab\0",
+        ];
+        let got: Vec<u32> = words.iter().map(|w| d.index(w, |_| {})).collect();
+        assert_eq!(got, [0, 1, 2, 1, 3, 4, 0, 4]);
+
         // Fixed-width values, including ones equal in their low bits.
         let mut f = Dictionary::default();
         let values = [53u64, 1 << 32 | 53, 0, 53, u64::MAX, 0, 1 << 32 | 53];
@@ -1941,7 +2109,11 @@ mod tests {
                     v as u32,
                     "round {round}"
                 );
-                let text = format!("name{v}");
+                let text = if v % 2 == 0 {
+                    format!("name{v}")
+                } else {
+                    format!("a-label-longer-than-the-slot-head-{v}")
+                };
                 assert_eq!(h.index(text.as_bytes(), |_| {}), v as u32, "round {round}");
             }
         }
