@@ -440,16 +440,33 @@ pub async fn run_with_metrics(
         let _ = task.await;
     }
     http_state.close_rotation();
-    tokio::task::spawn_blocking(move || {
+    let persist_seen = seen.clone();
+    let persisted = tokio::task::spawn_blocking(move || {
         for w in workers {
             if w.join().is_err() {
                 tracing::error!("minimiser worker panicked");
             }
         }
-        collector.join();
+        // The workers are gone, so every name is recorded: the seen store is
+        // made durable while the collector writes its last files.
+        std::thread::scope(|scope| {
+            let persisting = std::thread::Builder::new()
+                .name("edm-seen-persist".into())
+                .spawn_scoped(scope, || persist_seen.persist());
+            collector.join();
+            match persisting {
+                Ok(t) => t
+                    .join()
+                    .unwrap_or_else(|_| Err(std::io::Error::other("seen-store persist panicked"))),
+                Err(_) => persist_seen.persist(),
+            }
+        })
     })
     .await
     .map_err(|e| ServiceError::Thread(std::io::Error::other(e)))?;
+    if let Err(e) = persisted {
+        tracing::error!(error = %e, "cannot sync the seen-qname store");
+    }
 
     // Workers are gone: nothing more can be queued; let the publisher drain briefly.
     drop(shared);
@@ -462,9 +479,6 @@ pub async fn run_with_metrics(
             token.cancel();
             let _ = task.await;
         }
-    }
-    if let Err(e) = seen.persist() {
-        tracing::error!(error = %e, "cannot sync the seen-qname store");
     }
     if let Some((h, token)) = http_server {
         token.cancel();

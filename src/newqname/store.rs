@@ -1052,24 +1052,45 @@ impl FpStore {
     /// # Errors
     /// The first write or sync error (every shard is still tried).
     pub fn sync_all(&self) -> io::Result<()> {
-        let mut first = Ok(());
-        for s in self.shards.iter() {
-            let mut s = lock(s);
-            let r = s.write_wal(true);
-            let unsynced = std::mem::take(&mut s.unsynced);
-            let dir = s.dir.clone();
-            drop(s);
-            let mut err = None;
-            Shard::sync_cut_runs(unsynced, &dir, &mut |_, _, e| {
-                err.get_or_insert(e);
-            });
-            if let Some(e) = r.err().or(err) {
-                if first.is_ok() {
-                    first = Err(e);
-                }
-            }
-        }
-        first
+        // The shards are separate files and directories: their fsyncs wait
+        // for the disk side by side (one after another they took ~13 ms of
+        // every shutdown). A shard whose thread cannot start is synced here.
+        let results: Vec<io::Result<()>> = std::thread::scope(|scope| {
+            let running: Vec<_> = self
+                .shards
+                .iter()
+                .map(|s| {
+                    std::thread::Builder::new()
+                        .name("edm-seen-sync".into())
+                        .spawn_scoped(scope, move || Self::sync_shard(s))
+                        .map_err(|_| s)
+                })
+                .collect();
+            running
+                .into_iter()
+                .map(|r| match r {
+                    Ok(t) => t.join().unwrap_or_else(|_| {
+                        Err(io::Error::other("seen-store sync thread panicked"))
+                    }),
+                    Err(s) => Self::sync_shard(s),
+                })
+                .collect()
+        });
+        results.into_iter().find(Result::is_err).unwrap_or(Ok(()))
+    }
+
+    /// [`FpStore::sync_all`] of one shard.
+    fn sync_shard(s: &Mutex<Shard>) -> io::Result<()> {
+        let mut s = lock(s);
+        let r = s.write_wal(true);
+        let unsynced = std::mem::take(&mut s.unsynced);
+        let dir = s.dir.clone();
+        drop(s);
+        let mut err = None;
+        Shard::sync_cut_runs(unsynced, &dir, &mut |_, _, e| {
+            err.get_or_insert(e);
+        });
+        r.err().or(err).map_or(Ok(()), Err)
     }
 
     /// Make everything durable ([`FpStore::sync_all`]) and stop the
