@@ -33,8 +33,11 @@ import re, sys
 text, frames = open(sys.argv[1]).read(), int(sys.argv[2])
 total = int(re.search(r'([\d,]+) \(100\.0+%\)\s+PROGRAM TOTALS', text).group(1).replace(',', ''))
 def incl(fn):
+    # "file:function" names one thread's entry when the compiler inlined the
+    # function itself into it (the collector's and the writer's loops).
+    path, fn = fn.rsplit('|', 1) if '|' in fn else ('', fn)
     best = 0
-    for m in re.finditer(r'^\s*([\d,]+) \([ \d.]+%\)\s+\S*?:' + re.escape(fn) + r'(?: \(\d|\s*\[|$)', text, re.M):
+    for m in re.finditer(r'^\s*([\d,]+) \([ \d.]+%\)\s+\S*?' + re.escape(path) + r':' + re.escape(fn) + r'(?: \(\d|\s*\[|$)', text, re.M):
         best = max(best, int(m.group(1).replace(',', '')))
     return best
 stages = [
@@ -45,6 +48,8 @@ stages = [
     ("  of which Crypto-PAn (cached)", "edm::minimiser::core::WorkerState::pseudonymise"),
     ("collector", "edm::collector::State::run"),
     ("Parquet writer", "edm::collector::run_writer"),
+    ("collector + writer threads", "src/collector/mod.rs|std::sys::backtrace::__rust_begin_short_backtrace"),
+    ("  of which session file encoding", "edm::collector::session_file::SessionFile::write"),
     ("input (file reader)", "edm::input::read_file"),
     ("argon2id key derivation (once)", "edm::cryptopan::derive_key"),
 ]
