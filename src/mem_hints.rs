@@ -10,10 +10,16 @@
 //! - [`huge_pages`]: with 4 KiB pages a random lookup in a 34 MB table also
 //!   misses the TLB, and once the line itself is prefetched that page walk
 //!   is what the lookup waits for. 2 MiB pages leave a few dozen entries to
-//!   cover the tables. Only these tables are advised: the allocator's other
-//!   memory keeps 4 KiB pages (mimalloc is built with `no_thp`, because
-//!   zeroing a 2 MiB page for every fresh allocation cost more than it gave;
-//!   see BENCHMARKS.md).
+//!   cover a Crypto-PAn cache. Only those tables are advised: the
+//!   allocator's other memory keeps 4 KiB pages (mimalloc is built with
+//!   `no_thp`, because zeroing a 2 MiB page for every fresh allocation cost
+//!   more than it gave; see BENCHMARKS.md). The price is memory: one lookup
+//!   commits a whole 2 MiB page, so a sparsely used table is committed in
+//!   full at once instead of as it fills. Tables above
+//!   [`HUGE_PAGES_MAX_TABLE`] (the default 10 M-entry caches, 340 MB each)
+//!   therefore keep 4 KiB pages, and the seen cache's shards are not advised
+//!   (at the default size, 64 shards of 2.5 MB would commit 128 MB within the
+//!   first few thousand names).
 
 /// Ask the CPU to start loading the cache line holding `p` into its caches.
 /// Any address is fine, valid or not: the instruction is only a hint, has no
@@ -33,10 +39,14 @@ pub fn prefetch<T>(p: *const T) {
     let _ = p;
 }
 
+/// Tables larger than this keep 4 KiB pages ([`huge_pages`]): the memory a
+/// sparsely used table would commit at once stays bounded by it.
+pub const HUGE_PAGES_MAX_TABLE: usize = 64 << 20;
+
 /// Ask the kernel to back the 2 MiB-aligned part of `table` with transparent
-/// huge pages. Returns the bytes advised (0 where the table holds no whole
-/// huge page, on other systems, or when the kernel refuses: the table then
-/// simply keeps 4 KiB pages).
+/// huge pages. Returns the bytes advised (0 for a table larger than
+/// [`HUGE_PAGES_MAX_TABLE`] or holding no whole huge page, on other systems,
+/// or when the kernel refuses: the table then simply keeps 4 KiB pages).
 ///
 /// The first call also lets this process use huge pages where it asks for
 /// them (`PR_SET_THP_DISABLE` with `PR_THP_DISABLE_EXCEPT_ADVISED`, Linux ≥
@@ -45,6 +55,9 @@ pub fn huge_pages<T>(table: &[T]) -> usize {
     #[cfg(target_os = "linux")]
     {
         const HUGE: usize = 2 << 20;
+        if std::mem::size_of_val(table) > HUGE_PAGES_MAX_TABLE {
+            return 0;
+        }
         const PR_THP_DISABLE_EXCEPT_ADVISED: libc::c_ulong = 1 << 1;
         static EXCEPT_ADVISED: std::sync::Once = std::sync::Once::new();
         EXCEPT_ADVISED.call_once(|| {
@@ -82,5 +95,24 @@ pub fn huge_pages<T>(table: &[T]) -> usize {
     {
         let _ = table;
         0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn large_and_small_tables_are_not_advised() {
+        // Allocated zeroed: never touched, so never committed.
+        let large = vec![0u8; HUGE_PAGES_MAX_TABLE + 4096];
+        assert_eq!(huge_pages(&large), 0);
+        let small = vec![0u8; 1 << 20];
+        assert_eq!(huge_pages(&small), 0, "no whole 2 MiB page in 1 MiB");
+        let medium = vec![0u64; 8 << 20 >> 3];
+        assert!(huge_pages(&medium) <= 8 << 20);
+        // A prefetch of any address is harmless.
+        prefetch(std::ptr::null::<u8>());
+        prefetch(usize::MAX as *const u64);
     }
 }

@@ -191,6 +191,8 @@ impl AddrCache {
         let header_words = (sets * HEADER_WORDS).next_multiple_of(LINE_WORDS);
         let words = vec![0u64; LINE_WORDS - 1 + header_words + sets * WAYS * ENTRY_WORDS]
             .into_boxed_slice();
+        // Up to 64 MiB (a 1 M-entry cache is 34 MB) on 2 MiB pages: see
+        // `mem_hints` for why, and why not larger ones.
         crate::mem_hints::huge_pages(&words);
         // A u64 slice is 8-aligned: skip to the first 64-byte boundary.
         let misalign = (words.as_ptr() as usize / 8) % LINE_WORDS;

@@ -103,15 +103,12 @@ impl std::fmt::Debug for FpTable {
 
 impl FpTable {
     /// A table for `n` fingerprints before it grows. Allocated zeroed: the
-    /// OS commits its pages as they are written (huge pages where whole ones
-    /// fit, [`crate::mem_hints::huge_pages`]).
+    /// OS commits its pages as they are written.
     pub fn with_capacity(n: usize) -> Self {
         let slots = n.saturating_mul(2).next_power_of_two().max(16);
         let random = std::collections::hash_map::RandomState::new();
-        let slots_box = vec![0; slots].into_boxed_slice();
-        crate::mem_hints::huge_pages(&slots_box);
         Self {
-            slots: slots_box,
+            slots: vec![0; slots].into_boxed_slice(),
             mask: slots - 1,
             in_slots: 0,
             has_zero: false,
@@ -182,7 +179,6 @@ impl FpTable {
     fn grow(&mut self) {
         let slots = self.slots.len() * 2;
         let old = std::mem::replace(&mut self.slots, vec![0; slots].into_boxed_slice());
-        crate::mem_hints::huge_pages(&self.slots);
         self.mask = slots - 1;
         for fp in old.iter().copied().filter(|&k| k != 0) {
             let (i, _) = self.find(fp);

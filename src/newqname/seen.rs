@@ -79,13 +79,11 @@ impl Shard {
     /// At most `cap` names (at least 1; at most 7 fewer than `cap`).
     fn new(cap: usize) -> Self {
         let ways = cap.clamp(1, WAYS);
-        let n = (cap / ways).max(1);
-        let sets = vec![[0; WAYS]; n].into_boxed_slice();
-        crate::mem_hints::huge_pages(&sets);
+        let sets = (cap / ways).max(1);
         Self {
-            sets,
+            sets: vec![[0; WAYS]; sets].into_boxed_slice(),
             ways,
-            written: WrittenBlocks::new(n, BLOCK_SETS),
+            written: WrittenBlocks::new(sets, BLOCK_SETS),
         }
     }
 
