@@ -728,8 +728,9 @@ impl Shard {
         self.log_added(fp, sync)
     }
 
-    /// Look `fp` up and record it if absent, probing the active set once:
-    /// `Ok(None)` when it was stored already, else whether a run was cut.
+    /// Look `fp` up and record it if absent (the insert's probe finds the
+    /// lookup's slot in the CPU cache): `Ok(None)` when it was stored
+    /// already, else whether a run was cut.
     fn contains_or_insert(&mut self, fp: u128, sync: bool) -> Result<Option<bool>, CheckError> {
         if self.active.contains(fp) {
             return Ok(None);
