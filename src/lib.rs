@@ -18,6 +18,7 @@
 //! | [`minimiser`] | worker threads; [`minimiser::core`] is the pure per-frame function |
 //! | [`collector`] | aggregation and minute rotation; [`collector::session`] schema, [`collector::parquet_file`] durable writes |
 //! | [`metrics`], [`http`] | every metric, and the `/metrics` endpoint |
+//! | [`keyed_hash`] | the per-table keyed hash of the large open tables |
 //! | [`mem_hints`] | hints for the large tables: cache-line prefetch, transparent huge pages |
 //! | [`written_blocks`] | lets the large caches commit memory as used without reading untouched pages |
 //! | [`service`] | wiring, startup and lossless shutdown |
@@ -33,6 +34,7 @@ pub mod error;
 pub mod histogram;
 pub mod http;
 pub mod input;
+pub mod keyed_hash;
 pub mod lists;
 pub mod loadgen;
 pub mod mem_hints;

@@ -26,9 +26,8 @@
 //! empty and is zeroed on its first write, so no page is read before it is
 //! written (see that module for why), and clearing is resetting the bitmap.
 
-use std::hash::BuildHasher;
-
 use crate::cryptopan::Pseudonym;
+use crate::keyed_hash::{folded_multiply, random_seed};
 use crate::written_blocks::WrittenBlocks;
 
 /// Entries per set.
@@ -125,12 +124,6 @@ impl std::fmt::Debug for AddrCache {
     }
 }
 
-/// The high and low halves of the 128-bit product, folded together.
-fn folded_multiply(a: u64, b: u64) -> u64 {
-    let p = u128::from(a) * u128::from(b);
-    (p as u64) ^ ((p >> 64) as u64)
-}
-
 /// One-bits in the high bit of every zero byte of `x` (exact: no borrow
 /// between bytes).
 fn zero_bytes(x: u64) -> u64 {
@@ -199,11 +192,7 @@ impl AddrCache {
         let headers = (LINE_WORDS - misalign) % LINE_WORDS;
         // Keyed per cache so addresses chosen to collide in one set cannot be
         // prepared in advance.
-        let random = std::collections::hash_map::RandomState::new();
-        let seed = [
-            random.hash_one(0x5eed_0001u64) | 1,
-            random.hash_one(0x5eed_0002u64) | 1,
-        ];
+        let seed = random_seed();
         Some(Self {
             words,
             headers,

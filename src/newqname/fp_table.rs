@@ -3,40 +3,21 @@
 //!
 //! A general hash set keeps its control bytes and its keys apart, so adding
 //! a name to a table larger than the CPU caches waits for memory twice; here
-//! the probe reads the key's own slot, one cache line, and [`FpTable::slot_addr`]
+//! the probe reads the key's own slot, one cache line, and a [`SharedHint`]
 //! lets a caller fetch that line ahead, even without holding the table's
 //! lock (a prefetch of a stale address is harmless).
 //!
 //! Fingerprints are XXH3 hashes of names anyone can send, so the slot is
-//! chosen by a hash keyed per table: names cannot be prepared to collide.
+//! chosen by a hash keyed per table ([`crate::keyed_hash`]): names cannot be
+//! prepared to collide.
 
-use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
-/// The high and low halves of the 128-bit product, folded together.
-fn folded_multiply(a: u64, b: u64) -> u64 {
-    let p = u128::from(a) * u128::from(b);
-    (p as u64) ^ ((p >> 64) as u64)
-}
+use crate::keyed_hash::{folded_multiply, random_seed};
 
-/// Where a table's slots are, for fetching a slot ahead of a lookup.
-#[derive(Debug, Clone, Copy)]
-pub struct SlotHint {
-    base: usize,
-    mask: usize,
-    seed: [u64; 2],
-}
-
-impl SlotHint {
-    /// The address of `fp`'s first slot (only to prefetch: it may be stale).
-    pub fn addr(&self, fp: u128) -> *const u128 {
-        let i = home(self.seed, self.mask, fp);
-        (self.base as *const u128).wrapping_add(i)
-    }
-}
-
-/// A [`SlotHint`] other threads read without the table's lock (to prefetch
-/// only): the owner publishes the table's place after it grows.
+/// Where a table's slots are, read by other threads without the table's
+/// lock (to prefetch only): the owner publishes the place after the table
+/// grows.
 #[derive(Debug)]
 pub struct SharedHint {
     base: AtomicUsize,
@@ -47,32 +28,27 @@ pub struct SharedHint {
 impl SharedHint {
     /// The hint of `table` as it is now.
     pub fn new(table: &FpTable) -> Self {
-        let h = table.hint();
         Self {
-            base: AtomicUsize::new(h.base),
-            mask: AtomicUsize::new(h.mask),
-            seed: h.seed,
+            base: AtomicUsize::new(table.slots.as_ptr() as usize),
+            mask: AtomicUsize::new(table.mask),
+            seed: table.seed,
         }
     }
 
     /// Publish where `table` (the one this hint was made from) is now.
     pub fn update(&self, table: &FpTable) {
-        let h = table.hint();
-        if self.base.load(Relaxed) != h.base {
-            self.base.store(h.base, Relaxed);
-            self.mask.store(h.mask, Relaxed);
+        let base = table.slots.as_ptr() as usize;
+        if self.base.load(Relaxed) != base {
+            self.base.store(base, Relaxed);
+            self.mask.store(table.mask, Relaxed);
         }
     }
 
     /// The address of `fp`'s first slot, as last published (a torn or stale
     /// read only makes a useless prefetch).
     pub fn addr(&self, fp: u128) -> *const u128 {
-        SlotHint {
-            base: self.base.load(Relaxed),
-            mask: self.mask.load(Relaxed),
-            seed: self.seed,
-        }
-        .addr(fp)
+        let i = home(self.seed, self.mask.load(Relaxed), fp);
+        (self.base.load(Relaxed) as *const u128).wrapping_add(i)
     }
 }
 
@@ -106,13 +82,12 @@ impl FpTable {
     /// OS commits its pages as they are written.
     pub fn with_capacity(n: usize) -> Self {
         let slots = n.saturating_mul(2).next_power_of_two().max(16);
-        let random = std::collections::hash_map::RandomState::new();
         Self {
             slots: vec![0; slots].into_boxed_slice(),
             mask: slots - 1,
             in_slots: 0,
             has_zero: false,
-            seed: [random.hash_one(1u64), random.hash_one(2u64)],
+            seed: random_seed(),
         }
     }
 
@@ -124,16 +99,6 @@ impl FpTable {
     /// Whether it holds none.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
-    }
-
-    /// Where `fp`'s slot is (for [`SlotHint::addr`]); changes when the
-    /// table grows.
-    pub fn hint(&self) -> SlotHint {
-        SlotHint {
-            base: self.slots.as_ptr() as usize,
-            mask: self.mask,
-            seed: self.seed,
-        }
     }
 
     /// The slot holding `fp`, or the empty slot where it would go.
@@ -259,7 +224,7 @@ mod tests {
         let mut t = FpTable::with_capacity(16);
         let fp = 0xdead_beef_u128 << 70 | 77;
         t.insert(fp);
-        let addr = t.hint().addr(fp) as usize;
+        let addr = SharedHint::new(&t).addr(fp) as usize;
         let (i, found) = t.find(fp);
         assert!(found);
         // Linear probing: the key is at its home slot or a little after.
