@@ -334,21 +334,18 @@ impl SeenQnames {
         } = batch;
         answers.clear();
         answers.resize(fps.len(), Seen::Seen);
-        // Each name's cache set, and its slot in the store (where a name the
-        // cache does not hold goes on), load while the batch is sorted and
-        // the names before it are checked.
-        for &fp in fps.iter() {
-            self.places[self.shard_of(fp)].prefetch(fp);
-            self.store.prefetch(fp);
-        }
         // (shard, position) in one word: sorting the words groups the names
-        // by shard and keeps their order within each.
+        // by shard and keeps their order within each. Each name's cache set,
+        // and its slot in the store (where a name the cache does not hold
+        // goes on), load while the batch is sorted and the names before it
+        // are checked.
         order.clear();
-        order.extend(
-            fps.iter()
-                .enumerate()
-                .map(|(i, &fp)| ((self.shard_of(fp) as u64) << 32) | i as u64),
-        );
+        order.extend(fps.iter().enumerate().map(|(i, &fp)| {
+            let shard = self.shard_of(fp);
+            self.places[shard].prefetch(fp);
+            self.store.prefetch(fp);
+            ((shard as u64) << 32) | i as u64
+        }));
         order.sort_unstable();
         // A shard another worker holds is left for the end, so two workers
         // going through their batches in the same shard order do not queue
