@@ -3,8 +3,14 @@
 //! Addresses are hashed to one of `sets` sets of [`WAYS`] entries each; within
 //! a set the least recently used entry is replaced. Compared with a linked LRU
 //! of a million entries this keeps a lookup to about two cache lines (the set
-//! header, then the matching entry), allocates nothing after construction, and
-//! frees in one call.
+//! header, then the matching entry), allocates only when it grows, and frees in
+//! one call.
+//!
+//! The table starts small and doubles whenever it is half full, up to the
+//! configured number of entries: memory follows the addresses actually seen,
+//! not the configured ceiling. A doubling moves every entry into the new
+//! table (keeping each set's recency order) and frees the old one, so for a
+//! moment both exist: at most 1.5 times the configured table.
 //!
 //! # Layout
 //!
@@ -47,6 +53,8 @@ const ORDER_EMPTY: u32 = 0x7654_3210;
 /// Larger requests are clamped so the size arithmetic cannot overflow (the
 /// allocation would fail long before).
 const MAX_ENTRIES: usize = usize::MAX / 64;
+/// Sets a new table starts with (64 Ki entries, 2.1 MB) before it grows.
+pub const INITIAL_SETS: usize = 8 * 1024;
 
 const LO_BYTES: u64 = 0x0101_0101_0101_0101;
 const HI7_BYTES: u64 = 0x7f7f_7f7f_7f7f_7f7f;
@@ -101,14 +109,16 @@ impl AddrKey {
     }
 }
 
-/// A fixed-size, set-associative Crypto-PAn pseudonym cache with LRU
-/// replacement within each set of [`WAYS`] entries.
+/// A set-associative Crypto-PAn pseudonym cache with LRU replacement within
+/// each set of [`WAYS`] entries, growing up to its configured size.
 pub struct AddrCache {
     /// Headers from `headers`, entries from `entries` (word indices).
     words: Box<[u64]>,
     headers: usize,
     entries: usize,
     sets: usize,
+    /// The most sets the table may grow to (the configured size).
+    max_sets: usize,
     /// Blocks of [`BLOCK_WORDS`] header words written since the last clear.
     written: WrittenBlocks,
     len: usize,
@@ -172,15 +182,30 @@ struct Slot {
 }
 
 impl AddrCache {
-    /// A cache of `entries` rounded up to a whole set ([`WAYS`]); `None` for
-    /// 0 (the cache is disabled).
+    /// A cache of up to `entries` rounded up to a whole set ([`WAYS`]);
+    /// `None` for 0 (the cache is disabled).
     ///
-    /// The table is allocated once, here, zeroed; nothing is allocated later.
+    /// The table starts at [`INITIAL_SETS`] sets (or the whole size if that
+    /// is smaller) and doubles when it is half full, up to the configured
+    /// size, so its memory follows the addresses actually seen (a resolver
+    /// with 100 k clients needs a quarter of a 1 M-entry table) and a short
+    /// run does not pay for zeroing pages it will never use. Each growth
+    /// allocates the larger table, moves the entries over and frees the old
+    /// one; the cache allocates nothing once it has reached its size.
     pub fn new(entries: usize) -> Option<Self> {
         if entries == 0 {
             return None;
         }
-        let sets = entries.min(MAX_ENTRIES).div_ceil(WAYS);
+        let max_sets = entries.min(MAX_ENTRIES).div_ceil(WAYS);
+        Some(Self::with_sets(
+            max_sets.min(INITIAL_SETS),
+            max_sets,
+            random_seed(),
+        ))
+    }
+
+    /// An empty table of `sets` sets, allocated zeroed.
+    fn with_sets(sets: usize, max_sets: usize, seed: [u64; 2]) -> Self {
         let header_words = (sets * HEADER_WORDS).next_multiple_of(LINE_WORDS);
         let words = vec![0u64; LINE_WORDS - 1 + header_words + sets * WAYS * ENTRY_WORDS]
             .into_boxed_slice();
@@ -190,23 +215,60 @@ impl AddrCache {
         // A u64 slice is 8-aligned: skip to the first 64-byte boundary.
         let misalign = (words.as_ptr() as usize / 8) % LINE_WORDS;
         let headers = (LINE_WORDS - misalign) % LINE_WORDS;
-        // Keyed per cache so addresses chosen to collide in one set cannot be
-        // prepared in advance.
-        let seed = random_seed();
-        Some(Self {
+        Self {
             words,
             headers,
             entries: headers + header_words,
             sets,
+            max_sets,
             written: WrittenBlocks::new(header_words, BLOCK_WORDS),
             len: 0,
+            // Keyed per cache so addresses chosen to collide in one set
+            // cannot be prepared in advance.
             seed,
-        })
+        }
     }
 
-    /// Entries it can hold: `entries` rounded up to a multiple of [`WAYS`].
+    /// Double the table (up to `max_sets`), moving every entry over: each
+    /// set's ways from least to most recent, so the recency order within
+    /// a set carries over.
+    fn grow(&mut self) {
+        let mut next =
+            Self::with_sets((self.sets * 2).min(self.max_sets), self.max_sets, self.seed);
+        for set in 0..self.sets {
+            let (tags, state) = self.header(set);
+            if tags == 0 {
+                continue;
+            }
+            let meta = (state >> 32) as u32;
+            let order = state as u32 ^ ORDER_EMPTY;
+            for pos in (0..WAYS).rev() {
+                let way = ((order >> (4 * pos)) & 0xf) as usize;
+                if (tags >> (8 * way)) as u8 == 0 {
+                    continue;
+                }
+                let i = self.entry_index(set, way);
+                let Some(&[lo, hi, v0, v1]) = self.words.get(i..i + ENTRY_WORDS) else {
+                    continue;
+                };
+                let nibble = (meta >> (4 * way)) & 0xf;
+                let key16 = nibble & META_KEY16 != 0;
+                next.put(lo, hi, key16, nibble, v0, v1);
+            }
+        }
+        *self = next;
+    }
+
+    /// Entries it can hold now: a multiple of [`WAYS`], growing up to the
+    /// configured size.
     pub fn capacity(&self) -> usize {
         self.sets * WAYS
+    }
+
+    /// The most entries it can grow to: `entries` rounded up to a multiple
+    /// of [`WAYS`].
+    pub fn max_capacity(&self) -> usize {
+        self.max_sets * WAYS
     }
 
     /// Entries it holds.
@@ -334,8 +396,19 @@ impl AddrCache {
     /// true when a different valid entry was evicted (false when the set had
     /// room or the key was already cached and its value is replaced).
     pub fn insert(&mut self, key: AddrKey, value: Pseudonym) -> bool {
+        if self.len >= self.capacity() / 2 && self.sets < self.max_sets {
+            self.grow();
+        }
         let (lo, hi) = key.words();
         let key16 = key.is_16();
+        let (kind, v0, v1) = encode(value);
+        let nibble = (u32::from(key16) * META_KEY16) | (kind << META_KIND_SHIFT);
+        self.put(lo, hi, key16, nibble, v0, v1)
+    }
+
+    /// [`AddrCache::insert`] of an encoded key and value (`nibble`: the
+    /// entry's metadata).
+    fn put(&mut self, lo: u64, hi: u64, key16: bool, nibble: u32, v0: u64, v1: u64) -> bool {
         let Slot { set, tag } = self.slot(lo, hi, key16);
         let (mut tags, state) = self.header(set);
         let mut meta = (state >> 32) as u32;
@@ -354,8 +427,6 @@ impl AddrCache {
                 (way, evicted)
             }
         };
-        let (kind, v0, v1) = encode(value);
-        let nibble = (u32::from(key16) * META_KEY16) | (kind << META_KIND_SHIFT);
         meta = (meta & !(0xf << (4 * way))) | (nibble << (4 * way));
         let order = touch(order, way) ^ ORDER_EMPTY;
         self.set_header(set, tags, (u64::from(meta) << 32) | u64::from(order));
@@ -443,7 +514,97 @@ mod tests {
         assert_eq!(AddrCache::new(WAYS).unwrap().capacity(), WAYS);
         assert_eq!(AddrCache::new(1000).unwrap().capacity(), 1000);
         assert_eq!(AddrCache::new(1001).unwrap().capacity(), 1008);
-        assert_eq!(AddrCache::new(1_000_000).unwrap().capacity(), 1_000_000);
+        assert_eq!(AddrCache::new(1_000_000).unwrap().max_capacity(), 1_000_000);
+        // A large cache starts small.
+        assert_eq!(
+            AddrCache::new(1_000_000).unwrap().capacity(),
+            INITIAL_SETS * WAYS
+        );
+        assert_eq!(AddrCache::new(1000).unwrap().max_capacity(), 1000);
+    }
+
+    #[test]
+    fn grows_when_half_full_up_to_its_size() {
+        let mut c = AddrCache::new(1_000_000).unwrap();
+        let start = c.capacity();
+        // Distinct keys, both lengths, all three value kinds.
+        let key = |n: u32| {
+            if n % 3 == 0 {
+                v6(u128::from(n) << 64 | 7)
+            } else {
+                v4(n)
+            }
+        };
+        let value = |n: u32| match n % 5 {
+            0 => Pseudonym::V6((u128::from(n) << 32).to_le_bytes()),
+            1 => Pseudonym::Invalid(n as usize),
+            _ => p(n),
+        };
+        let mut evicted = 0usize;
+        for n in 0..100_000u32 {
+            evicted += usize::from(c.insert(key(n), value(n)));
+            assert!(c.len() <= c.capacity() / 2 + 1, "{n}");
+        }
+        // 100 000 keys: grown twice, to 262 144, not to the million.
+        assert_eq!(c.capacity(), 4 * start);
+        // Only sets that overflowed before a doubling lost entries (a small
+        // share), and every entry held kept its own value across the moves.
+        assert!(evicted < 2_000, "{evicted}");
+        let held = (0..100_000u32)
+            .filter(|&n| match c.get(&key(n)) {
+                Some(v) => {
+                    assert_eq!(v, value(n), "{n}");
+                    true
+                }
+                None => false,
+            })
+            .count();
+        assert_eq!(held, c.len());
+        assert!(held + evicted >= 100_000, "{held} + {evicted}");
+
+        // It never grows past its configured size.
+        let mut c = AddrCache::new(100_000).unwrap();
+        for n in 0..1_000_000u32 {
+            c.insert(v4(n), p(n));
+        }
+        assert_eq!(c.capacity(), 100_000);
+        assert!(c.len() <= 100_000 && c.len() > 80_000, "{}", c.len());
+        assert_eq!(c.get(&v4(999_999)), Some(p(999_999)));
+    }
+
+    /// A doubling keeps each set's recency order: an address used just
+    /// before the table grows outlives one inserted earlier and not used.
+    #[test]
+    fn growth_keeps_recency() {
+        // It can double once.
+        let mut c = AddrCache::new(2 * INITIAL_SETS * WAYS).unwrap();
+        let cap = c.capacity();
+        let mut n = 0u32;
+        while c.len() < cap / 2 {
+            c.insert(v4(n), p(n));
+            n += 1;
+        }
+        let first = n;
+        // Use the even keys; the odd ones become their sets' oldest.
+        for n in (0..first).step_by(2) {
+            c.get(&v4(n));
+        }
+        // The next insert doubles the table; then fill it far past what it
+        // holds, with keys never used again.
+        c.insert(v4(u32::MAX), p(0));
+        assert_eq!(c.capacity(), 2 * cap);
+        let mut x = 0x9e37_79b9u32;
+        for n in 0..cap as u32 {
+            x = x.wrapping_mul(747_796_405).wrapping_add(2_891_336_453);
+            c.insert(v4(x | 0x8000_0000), p(n));
+        }
+        let mut lost = [0usize; 2];
+        for n in 0..first {
+            lost[(n % 2) as usize] += usize::from(c.get(&v4(n)).is_none());
+        }
+        // Where a set had to evict one of the first keys, it evicted odd
+        // ones (unused) before even ones.
+        assert!(lost[1] > 2 * lost[0] + 100, "{lost:?}");
     }
 
     #[test]
