@@ -572,39 +572,57 @@ mod tests {
         assert_eq!(c.get(&v4(999_999)), Some(p(999_999)));
     }
 
-    /// A doubling keeps each set's recency order: an address used just
-    /// before the table grows outlives one inserted earlier and not used.
+    /// The key words of `set`'s entries, most recent first.
+    fn recency(c: &AddrCache, set: usize) -> Vec<u64> {
+        let (tags, state) = c.header(set);
+        let order = state as u32 ^ ORDER_EMPTY;
+        (0..WAYS)
+            .map(|pos| ((order >> (4 * pos)) & 0xf) as usize)
+            .filter(|&way| (tags >> (8 * way)) as u8 != 0)
+            .map(|way| c.words[c.entry_index(set, way)])
+            .collect()
+    }
+
+    /// A doubling keeps each set's recency order: every new set lists its
+    /// entries in the order they had in the old one.
     #[test]
     fn growth_keeps_recency() {
-        // It can double once.
-        let mut c = AddrCache::new(2 * INITIAL_SETS * WAYS).unwrap();
-        let cap = c.capacity();
-        let mut n = 0u32;
-        while c.len() < cap / 2 {
+        // One full set (not allowed to grow while it fills), then allowed
+        // to grow to four sets.
+        let mut c = AddrCache::with_sets(1, 1, [0x9e37_79b9_7f4a_7c15, 0x2545_f491_4f6c_dd1d]);
+        for n in 0..WAYS as u32 {
             c.insert(v4(n), p(n));
-            n += 1;
         }
-        let first = n;
-        // Use the even keys; the odd ones become their sets' oldest.
-        for n in (0..first).step_by(2) {
-            c.get(&v4(n));
+        c.max_sets = 4;
+        for n in [5, 2, 6] {
+            assert_eq!(c.get(&v4(n)), Some(p(n)));
         }
-        // The next insert doubles the table; then fill it far past what it
-        // holds, with keys never used again.
-        c.insert(v4(u32::MAX), p(0));
-        assert_eq!(c.capacity(), 2 * cap);
-        let mut x = 0x9e37_79b9u32;
-        for n in 0..cap as u32 {
-            x = x.wrapping_mul(747_796_405).wrapping_add(2_891_336_453);
-            c.insert(v4(x | 0x8000_0000), p(n));
+        let before = recency(&c, 0);
+        assert_eq!(before.len(), WAYS);
+        c.grow();
+        assert_eq!((c.capacity(), c.len()), (2 * WAYS, WAYS));
+        let mut seen = 0;
+        for set in 0..2 {
+            let after = recency(&c, set);
+            // `after` is `before` with the other set's keys left out.
+            let mut rest = before.iter();
+            assert!(
+                after.iter().all(|k| rest.any(|b| b == k)),
+                "set {set}: {after:x?} not in the order of {before:x?}"
+            );
+            // The keys split between the two sets (so both are checked).
+            assert!(!after.is_empty(), "set {set} is empty");
+            seen += after.len();
         }
-        let mut lost = [0usize; 2];
-        for n in 0..first {
-            lost[(n % 2) as usize] += usize::from(c.get(&v4(n)).is_none());
+        assert_eq!(seen, WAYS);
+        for n in 0..WAYS as u32 {
+            assert_eq!(c.get(&v4(n)), Some(p(n)));
         }
-        // Where a set had to evict one of the first keys, it evicted odd
-        // ones (unused) before even ones.
-        assert!(lost[1] > 2 * lost[0] + 100, "{lost:?}");
+        // The next doubling is the last one.
+        c.grow();
+        assert_eq!(c.capacity(), 4 * WAYS);
+        assert!(!c.insert(v4(100), p(100)));
+        assert_eq!(c.capacity(), 4 * WAYS);
     }
 
     #[test]
