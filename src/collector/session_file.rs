@@ -28,7 +28,9 @@
 //!   type-defined column orders, so readers trust the min/max values.
 //!
 //! Files are created, fsynced and published like every other output file
-//! ([`TmpFile`]).
+//! ([`TmpFile`]). Each full row group is also fsynced on a thread of its own
+//! while the next one is encoded, so the fsync that publishes a file waits
+//! only for its last row group.
 
 use std::fs::File;
 use std::hash::BuildHasher;
@@ -1053,6 +1055,9 @@ pub struct SessionFile {
     rows: u64,
     scratch: Scratch,
     layout: Layout,
+    /// The background fsync of the row groups written so far, if one runs
+    /// ([`SessionFile::start_writeback`]).
+    writeback: Option<std::thread::JoinHandle<std::io::Result<()>>>,
 }
 
 impl SessionFile {
@@ -1081,6 +1086,7 @@ impl SessionFile {
             rows: 0,
             scratch: Scratch::default(),
             layout,
+            writeback: None,
         };
         if let Err(e) = f.put(b"PAR1") {
             f.abort();
@@ -1129,8 +1135,45 @@ impl SessionFile {
         self.rows += chunk.rows as u64;
         if self.group_rows >= self.layout.row_group_rows {
             self.flush_group()?;
+            self.start_writeback()?;
         }
         Ok(())
+    }
+
+    /// Hand the row groups written so far to the OS and fsync them on a
+    /// thread of their own, so that the fsync when the file is finished
+    /// waits only for what came after (at shutdown, the last row group
+    /// instead of the whole file). At most one such fsync runs; a failed
+    /// one fails the file when it is finished (an error the kernel reports
+    /// to that fsync is not reported again to the final one).
+    fn start_writeback(&mut self) -> Result<(), WriteError> {
+        if self.writeback.as_ref().is_some_and(|h| !h.is_finished()) {
+            return Ok(());
+        }
+        self.join_writeback()?;
+        self.out.flush().map_err(|e| self.io_error(e))?;
+        // Without a second handle or a thread, the final fsync does it all.
+        let Ok(file) = self.out.get_ref().try_clone() else {
+            return Ok(());
+        };
+        self.writeback = std::thread::Builder::new()
+            .name("edm-writeback".into())
+            .spawn(move || file.sync_data())
+            .ok();
+        Ok(())
+    }
+
+    /// Wait for the background fsync, if any, and report its error.
+    fn join_writeback(&mut self) -> Result<(), WriteError> {
+        let Some(h) = self.writeback.take() else {
+            return Ok(());
+        };
+        h.join()
+            .unwrap_or_else(|_| Err(std::io::Error::other("writeback thread panicked")))
+            .map_err(|source| WriteError::Sync {
+                path: self.tmp.path().to_path_buf(),
+                source,
+            })
     }
 
     /// Write the open row group's column chunks (dictionary page, then data
@@ -1212,7 +1255,8 @@ impl SessionFile {
 
     /// Remove the temporary file (best effort; a leftover is reported at the
     /// next startup).
-    pub fn abort(self) {
+    pub fn abort(mut self) {
+        let _ = self.join_writeback();
         drop(self.out);
         self.tmp.remove();
     }
@@ -1226,6 +1270,7 @@ impl SessionFile {
     pub fn finish(mut self, name: &str) -> Result<WrittenFile, WriteError> {
         let rows = self.rows;
         let written = self.write_footer().and_then(|()| {
+            self.join_writeback()?;
             let file = self.out.get_ref();
             file.sync_all().map_err(|source| WriteError::Sync {
                 path: self.tmp.path().to_path_buf(),
