@@ -10,7 +10,8 @@
 //! configured number of entries: memory follows the addresses actually seen,
 //! not the configured ceiling. A doubling moves every entry into the new
 //! table (keeping each set's recency order) and frees the old one, so for a
-//! moment both exist: at most 1.5 times the configured table.
+//! moment both exist: 1.5 times the new table, and for the last doubling,
+//! whose new table is the configured size, less than twice that size.
 //!
 //! # Layout
 //!
