@@ -531,12 +531,11 @@ fn encode_indices(out: &mut Vec<u8>, indices: &[u32], width: u32) {
 /// counts, and a page's lookups fetch their slots a few values ahead.
 #[derive(Debug, Default)]
 struct Dictionary {
-    /// Byte strings by value ([`BytesIndex`]).
-    bytes: BytesIndex,
+    /// Byte strings by value.
+    bytes: OpenIndex<BytesSlot>,
     hasher: foldhash::fast::FixedState,
-    /// Fixed-width values: (value, entry index). A probe compares the value
-    /// stored in the table and reads nothing else.
-    fixed: FixedIndex,
+    /// Fixed-width values by value.
+    fixed: OpenIndex<FixedSlot>,
     /// The entries, PLAIN-encoded: the dictionary page's body.
     plain: Vec<u8>,
     /// Number of entries.
@@ -576,7 +575,15 @@ impl Dictionary {
     /// [`Dictionary::index`] of `value` whose [`Dictionary::hash`] is `h`.
     #[inline]
     fn index_hashed(&mut self, value: &[u8], h: u32, on_new: impl FnOnce(&[u8])) -> u32 {
-        let at = match self.bytes.probe(h, value, &self.plain) {
+        let head = BytesSlot::head_of(value);
+        let plain = &self.plain;
+        let at = match self.bytes.probe(Self::spread(h), |s| {
+            s.hash == h
+                && s.len as usize == value.len()
+                && s.head == head
+                && (value.len() <= SLOT_HEAD
+                    || stored_bytes(plain, s.start).get(SLOT_HEAD..) == value.get(SLOT_HEAD..))
+        }) {
             Ok(i) => return i,
             Err(at) => at,
         };
@@ -595,11 +602,23 @@ impl Dictionary {
     /// it if new.
     #[inline]
     fn index_fixed(&mut self, value: u64, le: &[u8]) -> u32 {
-        let (i, new) = self.fixed.find_or_insert(value, self.len);
-        if new {
-            self.len += 1;
-            self.plain.extend_from_slice(le);
-        }
+        let at = match self
+            .fixed
+            .probe(FixedSlot::place_of(value), |s| s.value == value)
+        {
+            Ok(i) => return i,
+            Err(at) => at,
+        };
+        let i = self.len;
+        self.len += 1;
+        self.plain.extend_from_slice(le);
+        self.fixed.fill(
+            at,
+            FixedSlot {
+                value,
+                plus1: i + 1,
+            },
+        );
         i
     }
 
@@ -616,7 +635,12 @@ impl Dictionary {
 /// Bytes of a value kept in its [`BytesSlot`] itself.
 const SLOT_HEAD: usize = 16;
 
-/// One byte string of a [`BytesIndex`] (32 bytes, two per cache line).
+/// How many values ahead a page's dictionary lookups fetch their slots.
+const PREFETCH_AHEAD: usize = 8;
+
+/// One byte string of a dictionary's [`OpenIndex`] (32 bytes, two per cache
+/// line): its hash, length and first 16 bytes, so a lookup of a value up to
+/// 16 bytes long (most labels) reads its slot and nothing else.
 #[derive(Debug, Clone, Copy, Default)]
 struct BytesSlot {
     /// The value's [`Dictionary::hash`].
@@ -649,70 +673,110 @@ impl BytesSlot {
     }
 }
 
-/// Entry index by byte string: open addressing with linear probing, at most
-/// half full. A slot holds the value's hash, length and first 16 bytes, so a
-/// lookup of a value up to 16 bytes long (most labels) reads its slot and
-/// nothing else; a longer one also compares the rest in the PLAIN bytes.
-/// Growing rehashes no value (the hash is kept).
+impl IndexSlot for BytesSlot {
+    fn plus1(&self) -> u32 {
+        self.plus1
+    }
+
+    fn place(&self) -> u64 {
+        Dictionary::spread(self.hash)
+    }
+}
+
+/// One fixed-width value of a dictionary's [`OpenIndex`]: the value itself,
+/// so a probe reads nothing else.
+#[derive(Debug, Clone, Copy, Default)]
+struct FixedSlot {
+    value: u64,
+    /// Entry index + 1; 0 = empty slot.
+    plus1: u32,
+}
+
+impl FixedSlot {
+    /// A folded 128-bit multiply: the low bits, which pick the slot, depend
+    /// on every bit of the value.
+    fn place_of(value: u64) -> u64 {
+        let m = u128::from(value ^ 0x2d35_8dcc_aa6c_78a5).wrapping_mul(0x8bb8_4b93_962e_acc9);
+        (m as u64) ^ ((m >> 64) as u64)
+    }
+}
+
+impl IndexSlot for FixedSlot {
+    fn plus1(&self) -> u32 {
+        self.plus1
+    }
+
+    fn place(&self) -> u64 {
+        Self::place_of(self.value)
+    }
+}
+
+/// A slot of an [`OpenIndex`].
+trait IndexSlot: Copy + Default {
+    /// The entry index + 1; 0 for an empty slot.
+    fn plus1(&self) -> u32;
+    /// The hash whose low bits pick the slot's home.
+    fn place(&self) -> u64;
+}
+
+/// Entry index by value: open addressing with linear probing, at most half
+/// full. A slot holds what a probe compares ([`FixedSlot`], [`BytesSlot`]),
+/// so a lookup reads one slot (rarely a few adjacent ones) and, for long
+/// byte strings only, the stored value. Growing rehashes no value.
 #[derive(Debug, Default)]
-struct BytesIndex {
-    slots: Vec<BytesSlot>,
+struct OpenIndex<S> {
+    slots: Vec<S>,
     len: usize,
 }
 
-impl BytesIndex {
-    fn home(&self, h: u32) -> usize {
-        Dictionary::spread(h) as usize & self.slots.len().wrapping_sub(1)
+impl<S: IndexSlot> OpenIndex<S> {
+    fn home(&self, place: u64) -> usize {
+        place as usize & self.slots.len().wrapping_sub(1)
     }
 
-    /// `Ok(index)` of `value` (hash `h`), or `Err(slot)` where it goes: fill
-    /// that slot ([`BytesIndex::fill`]) before the next probe.
+    /// `Ok(index)` of the first slot from `place`'s home that `is_it`, or
+    /// `Err(slot)` where the value goes: fill that slot
+    /// ([`OpenIndex::fill`]) before the next probe.
     #[inline]
-    fn probe(&mut self, h: u32, value: &[u8], plain: &[u8]) -> Result<u32, usize> {
+    fn probe(&mut self, place: u64, is_it: impl Fn(&S) -> bool) -> Result<u32, usize> {
         if self.len * 2 >= self.slots.len() {
             self.grow();
         }
         let mask = self.slots.len() - 1;
-        let head = BytesSlot::head_of(value);
-        let mut i = self.home(h);
+        let mut i = self.home(place);
         loop {
             let s = &self.slots[i];
-            if s.plus1 == 0 {
+            if s.plus1() == 0 {
                 return Err(i);
             }
-            if s.hash == h
-                && s.len as usize == value.len()
-                && s.head == head
-                && (value.len() <= SLOT_HEAD
-                    || stored_bytes(plain, s.start).get(SLOT_HEAD..) == value.get(SLOT_HEAD..))
-            {
-                return Ok(s.plus1 - 1);
+            if is_it(s) {
+                return Ok(s.plus1() - 1);
             }
             i = (i + 1) & mask;
         }
     }
 
-    fn fill(&mut self, at: usize, slot: BytesSlot) {
+    fn fill(&mut self, at: usize, slot: S) {
         if let Some(s) = self.slots.get_mut(at) {
             *s = slot;
             self.len += 1;
         }
     }
 
-    /// Start loading the slot a probe for hash `h` reads first.
+    /// Start loading the slot a probe from `place` reads first.
     #[inline]
-    fn prefetch(&self, h: u32) {
-        crate::mem_hints::prefetch(self.slots.as_ptr().wrapping_add(self.home(h)));
+    fn prefetch(&self, place: u64) {
+        crate::mem_hints::prefetch(self.slots.as_ptr().wrapping_add(self.home(place)));
     }
 
     /// Twice the slots (at least 64), every entry placed again.
     fn grow(&mut self) {
         let size = (self.slots.len() * 2).max(64);
-        let old = std::mem::replace(&mut self.slots, vec![BytesSlot::default(); size]);
+        let old = std::mem::replace(&mut self.slots, vec![S::default(); size]);
         let mask = size - 1;
-        for slot in old.into_iter().filter(|s| s.plus1 != 0) {
-            let mut i = self.home(slot.hash);
-            while self.slots[i].plus1 != 0 {
+        for slot in old.into_iter().filter(|s| s.plus1() != 0) {
+            let mut i = self.home(slot.place());
+            while self.slots[i].plus1() != 0 {
                 i = (i + 1) & mask;
             }
             self.slots[i] = slot;
@@ -721,77 +785,7 @@ impl BytesIndex {
 
     /// Empty, keeping the slots allocated.
     fn clear(&mut self) {
-        self.slots.fill(BytesSlot::default());
-        self.len = 0;
-    }
-}
-
-/// Entry index by fixed-width value: open addressing with linear probing,
-/// at most half full. A slot holds the value and its entry index + 1 (0 =
-/// empty), so a lookup reads one slot (rarely a few adjacent ones) and
-/// nothing else.
-#[derive(Debug, Default)]
-struct FixedIndex {
-    slots: Vec<(u64, u32)>,
-    len: usize,
-}
-
-impl FixedIndex {
-    /// The entry index of `value`, and false; or, if absent, `next` (now
-    /// its index) and true.
-    #[inline]
-    fn find_or_insert(&mut self, value: u64, next: u32) -> (u32, bool) {
-        if self.len * 2 >= self.slots.len() {
-            self.grow();
-        }
-        let mask = self.slots.len() - 1;
-        let mut i = Self::hash(value) as usize & mask;
-        loop {
-            let (v, plus1) = self.slots[i];
-            if plus1 == 0 {
-                self.slots[i] = (value, next + 1);
-                self.len += 1;
-                return (next, true);
-            }
-            if v == value {
-                return (plus1 - 1, false);
-            }
-            i = (i + 1) & mask;
-        }
-    }
-
-    /// Start loading the slot a lookup of `value` reads first.
-    #[inline]
-    fn prefetch(&self, value: u64) {
-        let mask = self.slots.len().wrapping_sub(1);
-        let i = Self::hash(value) as usize & mask;
-        crate::mem_hints::prefetch(self.slots.as_ptr().wrapping_add(i));
-    }
-
-    /// Twice the slots (at least 64), every entry placed again.
-    fn grow(&mut self) {
-        let size = (self.slots.len() * 2).max(64);
-        let old = std::mem::replace(&mut self.slots, vec![(0, 0); size]);
-        let mask = size - 1;
-        for (v, plus1) in old.into_iter().filter(|&(_, p)| p != 0) {
-            let mut i = Self::hash(v) as usize & mask;
-            while self.slots[i].1 != 0 {
-                i = (i + 1) & mask;
-            }
-            self.slots[i] = (v, plus1);
-        }
-    }
-
-    /// A folded 128-bit multiply: the low bits, which pick the slot, depend
-    /// on every bit of the value.
-    fn hash(value: u64) -> u64 {
-        let m = u128::from(value ^ 0x2d35_8dcc_aa6c_78a5).wrapping_mul(0x8bb8_4b93_962e_acc9);
-        (m as u64) ^ ((m >> 64) as u64)
-    }
-
-    /// Empty, keeping the slots allocated.
-    fn clear(&mut self) {
-        self.slots.fill((0, 0));
+        self.slots.fill(S::default());
         self.len = 0;
     }
 }
@@ -896,13 +890,12 @@ fn index_fixed<T: FixedValue>(
 ) {
     // The table outgrows the CPU's nearer caches (a row group's client
     // addresses): each value's slot is fetched a few values ahead.
-    const AHEAD: usize = 8;
-    for &v in values.iter().take(AHEAD) {
-        d.fixed.prefetch(v.key());
+    for &v in values.iter().take(PREFETCH_AHEAD) {
+        d.fixed.prefetch(FixedSlot::place_of(v.key()));
     }
     for (j, &v) in values.iter().enumerate() {
-        if let Some(ahead) = values.get(j + AHEAD) {
-            d.fixed.prefetch(ahead.key());
+        if let Some(ahead) = values.get(j + PREFETCH_AHEAD) {
+            d.fixed.prefetch(FixedSlot::place_of(ahead.key()));
         }
         indices.push(d.index_fixed(v.key(), v.le().as_ref()));
     }
@@ -1348,15 +1341,14 @@ fn encode_page(
                 // The table outgrows the nearer CPU caches (a row group's
                 // distinct labels): each value's slot is fetched a few
                 // values ahead, so its hash is taken first.
-                const AHEAD: usize = 8;
                 s.hashes.clear();
                 s.hashes.extend(c.values().map(|v| d.hash(v)));
-                for &h in s.hashes.iter().take(AHEAD) {
-                    d.bytes.prefetch(h);
+                for &h in s.hashes.iter().take(PREFETCH_AHEAD) {
+                    d.bytes.prefetch(Dictionary::spread(h));
                 }
                 for (j, (v, &h)) in c.values().zip(s.hashes.iter()).enumerate() {
-                    if let Some(&ahead) = s.hashes.get(j + AHEAD) {
-                        d.bytes.prefetch(ahead);
+                    if let Some(&ahead) = s.hashes.get(j + PREFETCH_AHEAD) {
+                        d.bytes.prefetch(Dictionary::spread(ahead));
                     }
                     s.indices.push(d.index_hashed(v, h, |v| {
                         if min_max {
