@@ -5,7 +5,9 @@
 //! histograms on), the `edm` binary started as a child, the pre-built
 //! workload sent over one Frame Streams connection as fast as the socket
 //! takes it, then SIGTERM. The clock runs from the first byte sent to the
-//! child's exit, i.e. until the last Parquet file is flushed and renamed. CPU
+//! child's exit, i.e. past the last Parquet file flushed and renamed
+//! (`stopped_s` in the results marks that moment: the child's "edm stopped"
+//! line; the rest is the process handing its memory back). CPU
 //! time and peak RSS are the child's own (`/proc/self`, reported in its
 //! "edm stopped" log line). Every frame must be accounted for: the child's
 //! frame count must equal what was sent, or the run fails.
@@ -100,6 +102,10 @@ pub struct RunResult {
     pub frames: u64,
     /// First byte sent → child exited.
     pub elapsed_s: f64,
+    /// First byte sent → the child logged that it stopped: every file
+    /// flushed, fsynced and published; what follows is the process's exit
+    /// (its memory handed back to the kernel).
+    pub stopped_s: f64,
     /// Sending alone (first byte → last byte written).
     pub send_s: f64,
     /// frames / elapsed.
@@ -153,6 +159,7 @@ impl Report {
                 serde_json::json!({
                     "frames_per_sec": r.frames_per_sec.round(),
                     "elapsed_s": (r.elapsed_s * 1000.0).round() / 1000.0,
+                    "stopped_s": (r.stopped_s * 1000.0).round() / 1000.0,
                     "send_s": (r.send_s * 1000.0).round() / 1000.0,
                     "cpu_s": (r.cpu_s * 100.0).round() / 100.0,
                     "peak_rss_mb": (r.peak_rss_bytes as f64 / 1048576.0).round(),
@@ -228,7 +235,8 @@ pub fn run(opts: &Options) -> Result<Report, BenchError> {
 /// A started child `edm run` and what reads its log.
 struct Child {
     process: std::process::Child,
-    log: std::thread::JoinHandle<String>,
+    /// The child's "edm stopped" line and when it was read.
+    log: std::thread::JoinHandle<(String, Option<Instant>)>,
     sock: PathBuf,
 }
 
@@ -270,14 +278,14 @@ fn start_child(opts: &Options, well_known_list: &str, dir: &Path) -> Result<Chil
     let stderr = process.stderr.take();
     let (tx, rx) = std::sync::mpsc::channel::<String>();
     let log = std::thread::spawn(move || {
-        let mut stopped = String::new();
+        let mut stopped = (String::new(), None);
         if let Some(e) = stderr {
             for line in BufReader::new(e).lines().map_while(Result::ok) {
                 if line.contains("listening for dnstap") {
                     let _ = tx.send(line.clone());
                 }
                 if line.contains("edm stopped") {
-                    stopped = line;
+                    stopped = (line, Some(Instant::now()));
                 } else if line.contains("ERROR") || line.starts_with("edm:") {
                     eprintln!("edm bench: child: {line}");
                 }
@@ -354,7 +362,8 @@ impl Child {
         }
         let status = self.process.wait().map_err(io("wait for edm"))?;
         let elapsed_s = t0.elapsed().as_secs_f64();
-        let stopped = self.log.join().unwrap_or_default();
+        let (stopped, stopped_at) = self.log.join().unwrap_or_default();
+        let stopped_s = stopped_at.map_or(elapsed_s, |t| t.duration_since(t0).as_secs_f64());
         if !status.success() {
             return Err(BenchError::Child(format!("exited with {status}")));
         }
@@ -373,6 +382,7 @@ impl Child {
         Ok(RunResult {
             frames,
             elapsed_s,
+            stopped_s,
             send_s,
             frames_per_sec: frames as f64 / elapsed_s,
             cpu_s: field("cpu_s").unwrap_or(0.0),
