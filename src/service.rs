@@ -29,6 +29,11 @@ use crate::reload::{self, Reloader};
 /// Frames per batch when reading a capture file.
 const FILE_BATCH: usize = 256;
 
+/// Messages the collector queue holds: a worker's session rows (up to a
+/// page, 8 Ki rows, a few MB) or a batch's histogram updates. A full queue
+/// holds the workers back.
+const COLLECTOR_QUEUE: usize = 16;
+
 /// Errors that stop edm from starting or running.
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
@@ -349,7 +354,7 @@ pub async fn run_with_metrics(
             hll_threshold: config.histogram_hll_explicit_threshold as u32,
             well_known,
         },
-        64,
+        COLLECTOR_QUEUE,
         metrics.clone(),
     )
     .map_err(ServiceError::Thread)?;
@@ -384,7 +389,7 @@ pub async fn run_with_metrics(
         config.cryptopan_address_entries as usize,
         rx,
         to_collector,
-        collector.worker_chunks(),
+        collector.chunks(),
         shared.clone(),
         metrics.clone(),
     )

@@ -1,8 +1,8 @@
 //! The collector: one thread that receives session rows and histogram updates
-//! from every worker, merges the workers' small column-by-column chunks of
-//! session rows ([`session_file::SessionChunk`], one per worker batch) into
-//! page-sized chunks and gathers histogram counts in a map. Each full
-//! chunk (one page: 8 Ki rows) goes straight to the writer thread, which
+//! from every worker and gathers histogram counts in a map. Session rows
+//! come column by column ([`session_file::SessionChunk`]); a worker's chunk
+//! of a page's worth (8 Ki rows) goes to the writer thread as it is, smaller
+//! ones (a light load) are merged into a page-sized chunk first. The writer
 //! encodes it into the interval's session file
 //! ([`session_file::SessionFile`]), so memory holds a row group of encoded
 //! pages and a few chunks however many rows a minute brings. At each wall-clock minute (or on a manual
@@ -85,15 +85,15 @@ pub struct CollectorConfig {
 pub struct Collector {
     collector: JoinHandle<()>,
     writer: JoinHandle<()>,
-    worker_chunks: ChunkPool,
+    chunks: ChunkPool,
 }
 
-/// Emptied worker chunks kept for reuse (the collector gives them back once
-/// merged).
-const WORKER_CHUNK_POOL: usize = 16;
-/// Emptied page chunks kept for reuse (the writer gives them back once
-/// encoded; its queue holds 4 jobs).
-const PAGE_CHUNK_POOL: usize = 4;
+/// Emptied chunks kept for reuse: the writer gives them back once encoded,
+/// the collector once merged. About as many as can be in use at once.
+const CHUNK_POOL: usize = 16;
+/// Rows from which a worker's chunk is written as a page of its own rather
+/// than merged.
+const OWN_PAGE_ROWS: usize = PAGE_ROWS / 2;
 
 /// Work for the writer thread, in order.
 enum WriteJob {
@@ -127,13 +127,12 @@ impl Collector {
         let (tx, rx) = crossbeam_channel::bounded(capacity);
         let (wtx, wrx) = crossbeam_channel::bounded::<WriteJob>(4);
         let wmetrics = metrics.clone();
-        let pages = ChunkPool::new(PAGE_CHUNK_POOL);
-        let written = pages.clone();
+        let chunks = ChunkPool::new(CHUNK_POOL);
+        let written = chunks.clone();
         let writer = std::thread::Builder::new()
             .name("edm-writer".into())
             .spawn(move || run_writer(&wrx, &wmetrics, &written))?;
-        let worker_chunks = ChunkPool::new(WORKER_CHUNK_POOL);
-        let merged = worker_chunks.clone();
+        let merged = chunks.clone();
         let qrx = rx.clone();
         metrics.register_gauge(
             "edm_collector_queue_depth",
@@ -142,21 +141,21 @@ impl Collector {
         );
         let collector = std::thread::Builder::new()
             .name("edm-collector".into())
-            .spawn(move || State::new(config, wtx, metrics, pages, merged).run(&rx))?;
+            .spawn(move || State::new(config, wtx, metrics, merged).run(&rx))?;
         Ok((
             Self {
                 collector,
                 writer,
-                worker_chunks,
+                chunks,
             },
             tx,
         ))
     }
 
     /// The pool workers take their session chunks from
-    /// ([`CollectorMsg::Sessions`]); the collector refills it.
-    pub fn worker_chunks(&self) -> ChunkPool {
-        self.worker_chunks.clone()
+    /// ([`CollectorMsg::Sessions`]); the writer and the collector refill it.
+    pub fn chunks(&self) -> ChunkPool {
+        self.chunks.clone()
     }
 
     /// Wait until the final interval is flushed and every file is written.
@@ -186,11 +185,10 @@ struct State {
     metrics: Arc<Metrics>,
     // sessions
     session_start: OffsetDateTime,
+    /// Small worker chunks merged into a page.
     chunk: Box<SessionChunk>,
-    /// Page chunks back from the writer.
-    pages: ChunkPool,
-    /// Worker chunks, emptied for the workers.
-    worker_chunks: ChunkPool,
+    /// Emptied chunks, shared with the workers and the writer.
+    chunks: ChunkPool,
     session_rows: u64,
     // histograms
     histogram_start: OffsetDateTime,
@@ -206,8 +204,7 @@ impl State {
         mut config: CollectorConfig,
         writer: Sender<WriteJob>,
         metrics: Arc<Metrics>,
-        pages: ChunkPool,
-        worker_chunks: ChunkPool,
+        chunks: ChunkPool,
     ) -> Self {
         let now = OffsetDateTime::now_utc();
         // The collector's only reference to a list is in `lists` (see `retire_lists`).
@@ -222,9 +219,8 @@ impl State {
             writer,
             metrics,
             session_start: now,
-            chunk: pages.take(PAGE_ROWS),
-            pages,
-            worker_chunks,
+            chunk: chunks.take(PAGE_ROWS),
+            chunks,
             session_rows: 0,
             histogram_start: now,
             counts: HashMap::new(),
@@ -271,12 +267,16 @@ impl State {
     fn handle(&mut self, m: CollectorMsg) {
         match m {
             CollectorMsg::Sessions(rows) => {
-                self.chunk.extend_from(&rows);
-                if self.chunk.is_full() {
-                    self.stream_sessions();
-                }
                 self.session_rows += rows.len() as u64;
-                self.worker_chunks.give(rows);
+                if rows.len() >= OWN_PAGE_ROWS {
+                    self.send_page(rows);
+                } else {
+                    self.chunk.extend_from(&rows);
+                    self.chunks.give(rows);
+                    if self.chunk.is_full() {
+                        self.stream_sessions();
+                    }
+                }
             }
             CollectorMsg::Histogram(updates) => {
                 let threshold = self.config.hll_threshold;
@@ -333,7 +333,12 @@ impl State {
     /// interval's file: memory holds at most one batch per stage, however
     /// many rows a minute brings.
     fn stream_sessions(&mut self) {
-        let chunk = std::mem::replace(&mut self.chunk, self.pages.take(PAGE_ROWS));
+        let chunk = std::mem::replace(&mut self.chunk, self.chunks.take(PAGE_ROWS));
+        self.send_page(chunk);
+    }
+
+    /// Queue `chunk` for the writer: one data page per column.
+    fn send_page(&mut self, chunk: Box<SessionChunk>) {
         let rows = chunk.len() as u64;
         let job = WriteJob::SessionRows {
             dir: self.config.session_dir.clone(),
@@ -419,7 +424,7 @@ impl State {
     }
 }
 
-fn run_writer(rx: &Receiver<WriteJob>, metrics: &Metrics, pages: &ChunkPool) {
+fn run_writer(rx: &Receiver<WriteJob>, metrics: &Metrics, chunks: &ChunkPool) {
     let mut session = SessionWriter::default();
     for job in rx {
         match job {
@@ -441,7 +446,7 @@ fn run_writer(rx: &Receiver<WriteJob>, metrics: &Metrics, pages: &ChunkPool) {
                 chunk,
             } => {
                 session.write(&dir, &tmp_name, &chunk, metrics);
-                pages.give(chunk);
+                chunks.give(chunk);
             }
             WriteJob::SessionClose { name } => session.close(&name, metrics),
         }
@@ -547,6 +552,77 @@ fn record_file(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::collector::session::{AddrColumns, Labels, SessionRow};
+
+    /// Worker chunks of a page's worth go to the writer as they are, smaller
+    /// ones are merged into pages first: either way every row reaches the
+    /// interval's file exactly once.
+    #[test]
+    fn page_sized_and_small_chunks_all_reach_the_file() {
+        use arrow_array::cast::AsArray;
+        use arrow_array::types::TimestampMicrosecondType;
+        let dir = tempfile::tempdir().unwrap();
+        let config = CollectorConfig {
+            session_dir: dir.path().join("sessions"),
+            histogram_dir: dir.path().join("histograms"),
+            hll_threshold: 0,
+            well_known: None,
+        };
+        let metrics = Arc::new(Metrics::default());
+        let (collector, tx) = Collector::spawn(config, 4, metrics.clone()).unwrap();
+        let pool = collector.chunks();
+        let sizes = [
+            PAGE_ROWS,
+            3,
+            OWN_PAGE_ROWS,
+            100,
+            OWN_PAGE_ROWS - 1,
+            PAGE_ROWS + 10,
+            1,
+        ];
+        let mut n = 0i64;
+        for size in sizes {
+            let mut chunk = pool.take(size);
+            for _ in 0..size {
+                chunk.append(&SessionRow {
+                    response_time_us: n,
+                    source: AddrColumns::V4(n as u32),
+                    source_port: None,
+                    dest: AddrColumns::Null,
+                    dest_port: None,
+                    dns_protocol: None,
+                    server_id: None,
+                    qname: ".",
+                    labels: Labels::default(),
+                    response_message: b"wire",
+                });
+                n += 1;
+            }
+            tx.send(CollectorMsg::Sessions(chunk)).unwrap();
+        }
+        drop(tx);
+        collector.join();
+        let files: Vec<_> = std::fs::read_dir(dir.path().join("sessions"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        assert_eq!(files.len(), 1, "{files:?}");
+        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+            std::fs::File::open(&files[0]).unwrap(),
+        )
+        .unwrap()
+        .build()
+        .unwrap();
+        let mut times: Vec<i64> = Vec::new();
+        for batch in reader {
+            let batch = batch.unwrap();
+            let col = batch.column_by_name("response_time").unwrap();
+            times.extend(col.as_primitive::<TimestampMicrosecondType>().values());
+        }
+        times.sort_unstable();
+        assert_eq!(times, (0..n).collect::<Vec<_>>());
+        assert_eq!(metrics.session_rows_written.load(Relaxed), n as u64);
+    }
 
     #[test]
     fn next_minute_delay_matches_reference() {

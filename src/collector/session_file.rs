@@ -2,9 +2,9 @@
 //!
 //! The session schema never changes, so its Parquet encoding is written here
 //! directly: each worker appends its rows to a [`SessionChunk`] (plain
-//! vectors, one per column), the collector merges those into page-sized
-//! chunks, and the writer thread turns each chunk into one data page
-//! per column and writes row groups and the footer ([`SessionFile`]). Doing
+//! vectors, one per column) of up to a page's rows, the collector passes
+//! those on (merging small ones), and the writer thread turns each chunk
+//! into one data page per column and writes row groups and the footer ([`SessionFile`]). Doing
 //! only what this one schema needs costs a fraction of the general Arrow
 //! writer's work per row (see BENCHMARKS.md).
 //!
@@ -43,8 +43,9 @@ use super::thrift::{Elem, Writer, varint};
 /// Root name of the session files' Parquet schema, as in the reference.
 pub const SESSION_SCHEMA_ROOT: &str = "sessionData";
 
-/// Rows per collector chunk, and so per data page: a chunk goes to the
-/// writer once it holds this many (it may hold a worker chunk's rows more).
+/// Rows per chunk, and so per data page: a worker's chunk goes to the
+/// collector once it holds this many (a batch's rows more at most), the
+/// collector's merge of smaller ones goes to the writer at this many.
 pub const PAGE_ROWS: usize = 8 * 1024;
 
 /// Bytes (PLAIN-encoded) a column's dictionary may reach in a row group
@@ -295,10 +296,12 @@ impl AddrChunk {
     }
 }
 
-/// Session rows held column by column. A worker appends its rows to a small
-/// chunk of its own and hands it to the collector, which gathers them into
-/// page-sized chunks ([`PAGE_ROWS`] rows, or a little more: worker chunks are
-/// merged whole) for the writer to encode as one data page per column.
+/// Session rows held column by column. A worker appends its rows to a chunk
+/// of its own and hands it to the collector once it holds a page's worth
+/// ([`PAGE_ROWS`] rows, or a batch's more) or the worker has no more input
+/// in hand. The collector passes a page-sized chunk on as it is and merges
+/// smaller ones whole into one; the writer encodes each as one data page
+/// per column.
 #[derive(Debug)]
 pub struct SessionChunk {
     rows: usize,

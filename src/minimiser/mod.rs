@@ -1,6 +1,10 @@
 //! Minimiser workers: OS threads that take batches of frames from the input
 //! queue, minimise each frame with [`core::minimise`] and hand the collector
-//! each batch's session rows as one column-by-column chunk.
+//! their session rows column by column ([`SessionChunk`]), a data page's
+//! worth at a time ([`PAGE_ROWS`]): the collector passes such a chunk to the
+//! writer as it is, without copying it. A worker keeps rows back only while
+//! it already holds its next batch, so under a light load each batch's rows
+//! go out at once (and the collector gathers them into pages).
 //!
 //! Each worker owns its Crypto-PAn cache ([`core::WorkerState`]) and local
 //! counters; shared, reloadable state is read through `ArcSwap` snapshots once
@@ -16,7 +20,7 @@ use arc_swap::ArcSwap;
 use bytes::Bytes;
 
 use crate::collector::CollectorMsg;
-use crate::collector::session_file::{ChunkPool, SessionChunk};
+use crate::collector::session_file::{ChunkPool, PAGE_ROWS, SessionChunk};
 use crate::cryptopan::CryptoPan;
 use crate::lists::clients::ClientSet;
 use crate::lists::names::NameList;
@@ -219,14 +223,15 @@ fn run_worker(
     let mut counters = WorkerCounters::default();
     let mut front = SeenFront::new(SEEN_FRONT_ENTRIES);
     let mut seen = SeenWork::default();
-    while let Ok(batch) = input.recv() {
+    // Session rows, column by column, gathered across batches into a page
+    // (see the module doc).
+    let mut rows: Option<Box<SessionChunk>> = None;
+    let mut next = input.recv().ok();
+    while let Some(batch) = next {
         let pan = shared.cryptopan.load();
         let settings = shared.settings.load();
         let lists = shared.lists.load();
         state.sync_generation(pan.generation);
-        // The batch's session rows, column by column; sized for the batch
-        // (growing by doubling was a visible share of the worker's time).
-        let mut rows: Option<Box<SessionChunk>> = None;
         let mut updates = Vec::new();
         for frame in &batch {
             let outcome = core::minimise(
@@ -241,7 +246,7 @@ fn run_worker(
             match outcome {
                 core::Outcome::Session(row, candidate) => {
                     seen.add(shared, candidate, &mut front);
-                    rows.get_or_insert_with(|| chunks.take(batch.len()))
+                    rows.get_or_insert_with(|| chunks.take(PAGE_ROWS))
                         .append(&row);
                 }
                 core::Outcome::SessionDisabled(candidate) => {
@@ -258,14 +263,29 @@ fn run_worker(
         if !updates.is_empty() && output.send(CollectorMsg::Histogram(updates)).is_err() {
             tracing::error!("collector stopped before the workers; histogram updates lost");
         }
-        if let Some(rows) = rows
-            && output.send(CollectorMsg::Sessions(rows)).is_err()
-        {
-            tracing::error!("collector stopped before the workers; session rows lost");
+        // Rows wait only while the next batch is already in hand.
+        next = input.try_recv().ok();
+        if next.is_none() || rows.as_ref().is_some_and(|r| r.is_full()) {
+            send_rows(output, &mut rows);
         }
         metrics.add_worker(&mut counters);
+        if next.is_none() {
+            next = input.recv().ok();
+        }
     }
     metrics.add_worker(&mut counters);
+}
+
+/// Hand the gathered session rows, if any, to the collector.
+fn send_rows(
+    output: &crossbeam_channel::Sender<CollectorMsg>,
+    rows: &mut Option<Box<SessionChunk>>,
+) {
+    if let Some(rows) = rows.take()
+        && output.send(CollectorMsg::Sessions(rows)).is_err()
+    {
+        tracing::error!("collector stopped before the workers; session rows lost");
+    }
 }
 
 #[cfg(test)]
