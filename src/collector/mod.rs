@@ -5,17 +5,17 @@
 //! ones (a light load) are merged into a page-sized chunk first. The writer
 //! encodes it into the interval's session file
 //! ([`session_file::SessionFile`]), so memory holds a row group of encoded
-//! pages and a few chunks however many rows a minute brings. At each wall-clock minute (or on a manual
-//! rotation request) the session file is published under its interval name
-//! and the histogram file is written
-//! ([`parquet_file::write_parquet_atomic`]), both durably (tmp, fsync,
-//! rename).
+//! pages and a few chunks however many rows a minute brings. At each
+//! wall-clock minute (or on a manual rotation request) the session file is
+//! published under its interval name, and the histogram writer thread writes
+//! the histogram file ([`parquet_file::write_parquet_atomic`]) beside it,
+//! both durably (tmp, fsync, rename).
 //!
 //! The first interval starts when the collector starts; each later one starts
 //! where the previous one stopped. An interval without data writes no file.
 //! When every worker has gone (all senders dropped), the collector flushes
-//! the partial interval, stops the writer and waits for it: everything that
-//! reached the collector is on disk before [`Collector::join`] returns.
+//! the partial interval, stops both writers and waits for them: everything
+//! that reached the collector is on disk before [`Collector::join`] returns.
 
 pub mod parquet_file;
 pub mod session;
@@ -85,6 +85,7 @@ pub struct CollectorConfig {
 pub struct Collector {
     collector: JoinHandle<()>,
     writer: JoinHandle<()>,
+    histogram_writer: JoinHandle<()>,
     chunks: ChunkPool,
 }
 
@@ -95,14 +96,16 @@ const CHUNK_POOL: usize = 16;
 /// than merged.
 const OWN_PAGE_ROWS: usize = PAGE_ROWS / 2;
 
-/// Work for the writer thread, in order.
+/// A whole histogram file, for the histogram writer thread: written beside
+/// the session file (at shutdown the two are finished at the same time).
+struct HistogramJob {
+    dir: PathBuf,
+    name: String,
+    batch: RecordBatch,
+}
+
+/// Work for the session writer thread, in order.
 enum WriteJob {
-    /// A whole histogram file.
-    Histogram {
-        dir: PathBuf,
-        name: String,
-        batch: RecordBatch,
-    },
     /// Rows of the open session interval, streamed into its file; the first
     /// batch of an interval creates `<dir>/<tmp_name>.tmp`.
     SessionRows {
@@ -133,6 +136,11 @@ impl Collector {
             .name("edm-writer".into())
             .spawn(move || run_writer(&wrx, &wmetrics, &written))?;
         let merged = chunks.clone();
+        let (htx, hrx) = crossbeam_channel::bounded::<HistogramJob>(2);
+        let hmetrics = metrics.clone();
+        let histogram_writer = std::thread::Builder::new()
+            .name("edm-hist-writer".into())
+            .spawn(move || run_histogram_writer(&hrx, &hmetrics))?;
         let qrx = rx.clone();
         metrics.register_gauge(
             "edm_collector_queue_depth",
@@ -141,11 +149,12 @@ impl Collector {
         );
         let collector = std::thread::Builder::new()
             .name("edm-collector".into())
-            .spawn(move || State::new(config, wtx, metrics, merged).run(&rx))?;
+            .spawn(move || State::new(config, wtx, htx, metrics, merged).run(&rx))?;
         Ok((
             Self {
                 collector,
                 writer,
+                histogram_writer,
                 chunks,
             },
             tx,
@@ -166,6 +175,9 @@ impl Collector {
         if self.writer.join().is_err() {
             tracing::error!("writer thread panicked");
         }
+        if self.histogram_writer.join().is_err() {
+            tracing::error!("histogram writer thread panicked");
+        }
     }
 }
 
@@ -182,6 +194,7 @@ pub fn until_next_minute(now: SystemTime) -> Duration {
 struct State {
     config: CollectorConfig,
     writer: Sender<WriteJob>,
+    histogram_writer: Sender<HistogramJob>,
     metrics: Arc<Metrics>,
     // sessions
     session_start: OffsetDateTime,
@@ -203,6 +216,7 @@ impl State {
     fn new(
         mut config: CollectorConfig,
         writer: Sender<WriteJob>,
+        histogram_writer: Sender<HistogramJob>,
         metrics: Arc<Metrics>,
         chunks: ChunkPool,
     ) -> Self {
@@ -217,6 +231,7 @@ impl State {
         Self {
             config,
             writer,
+            histogram_writer,
             metrics,
             session_start: now,
             chunk: chunks.take(PAGE_ROWS),
@@ -408,15 +423,15 @@ impl State {
         rows.sort_by(|a, b| a.0.cmp(&b.0));
         let start_us = (start.unix_timestamp_nanos() / 1000) as i64;
         let batch = histogram_batch(start_us, &rows).map_err(|e| e.to_string())?;
-        let job = WriteJob::Histogram {
+        let job = HistogramJob {
             dir: self.config.histogram_dir.clone(),
             name: parquet_file::file_name(HISTOGRAM_PREFIX, start, stop),
             batch,
         };
-        if self.writer.send(job).is_err() {
+        if self.histogram_writer.send(job).is_err() {
             tracing::error!(
                 rows = rows.len(),
-                "writer thread is gone; histogram file lost"
+                "histogram writer thread is gone; histogram file lost"
             );
             self.metrics.parquet_write_errors.fetch_add(1, Relaxed);
         }
@@ -428,18 +443,6 @@ fn run_writer(rx: &Receiver<WriteJob>, metrics: &Metrics, chunks: &ChunkPool) {
     let mut session = SessionWriter::default();
     for job in rx {
         match job {
-            WriteJob::Histogram { dir, name, batch } => {
-                let rows = batch.num_rows() as u64;
-                let result =
-                    parquet_file::write_parquet_atomic(&dir, &name, histogram_schema(), &[batch]);
-                record_file(
-                    result,
-                    rows,
-                    &metrics.histogram_rows_written,
-                    &metrics.histogram_rows_write_failed,
-                    metrics,
-                );
-            }
             WriteJob::SessionRows {
                 dir,
                 tmp_name,
@@ -459,6 +462,20 @@ fn run_writer(rx: &Receiver<WriteJob>, metrics: &Metrics, chunks: &ChunkPool) {
             .session_rows_write_failed
             .fetch_add(f.rows(), Relaxed);
         f.abort();
+    }
+}
+
+fn run_histogram_writer(rx: &Receiver<HistogramJob>, metrics: &Metrics) {
+    for HistogramJob { dir, name, batch } in rx {
+        let rows = batch.num_rows() as u64;
+        let result = parquet_file::write_parquet_atomic(&dir, &name, histogram_schema(), &[batch]);
+        record_file(
+            result,
+            rows,
+            &metrics.histogram_rows_written,
+            &metrics.histogram_rows_write_failed,
+            metrics,
+        );
     }
 }
 
