@@ -20,8 +20,10 @@ pub const DEFAULT_DATA_DIR: &str = "/var/lib/dnstapir/edm";
 pub const DEFAULT_METRICS_ADDRESS: &str = "127.0.0.1:2112";
 /// Default maximum data frame payload, as in the reference (96 KiB).
 pub const DEFAULT_MAX_FRAME_LENGTH: i64 = 96 * 1024;
-/// Default input queue capacity, in batches of frames.
-pub const DEFAULT_INPUT_QUEUE: i64 = 1024;
+/// Default input queue capacity, in batches of frames: full batches (a
+/// sender writing in bulk) make ~16 MB and ~130 k frames; the collector's
+/// and the writer's queues buffer another ~160 k rows behind the workers.
+pub const DEFAULT_INPUT_QUEUE: i64 = 256;
 /// Default cap on concurrent Frame Streams connections.
 pub const DEFAULT_MAX_CONNECTIONS: i64 = 1024;
 /// Default time given to open connections to deliver what they already sent at shutdown.
@@ -160,7 +162,7 @@ pub const KEYS: &[KeySpec] = &[
         Int,
         false,
         true,
-        "input queue capacity, in batches of frames (default 1024)",
+        "input queue capacity, in batches of frames (default 256)",
     ),
     k(
         "shutdown-drain-ms",
