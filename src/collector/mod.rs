@@ -205,7 +205,9 @@ struct State {
     session_rows: u64,
     // histograms
     histogram_start: OffsetDateTime,
-    counts: HashMap<(u64, u32), DomainCounts>,
+    /// By (list generation, index in the list): keys from edm's own lists,
+    /// so a fast hash (foldhash) rather than SipHash.
+    counts: HashMap<(u64, u32), DomainCounts, foldhash::fast::RandomState>,
     lists: HashMap<u64, Arc<WellKnown>>,
     /// Generations to drop at the next rotation (see [`State::retire_lists`]).
     retired: Vec<u64>,
@@ -238,7 +240,7 @@ impl State {
             chunks,
             session_rows: 0,
             histogram_start: now,
-            counts: HashMap::new(),
+            counts: HashMap::default(),
             lists,
             retired: Vec::new(),
             updates: 0,
@@ -392,7 +394,8 @@ impl State {
         self.updates = 0;
         // Name every row from the list it was looked up in; merge rows of the same
         // name across list generations (counters add, sketches union).
-        let mut by_name: HashMap<String, DomainCounts> = HashMap::with_capacity(counts.len());
+        let mut by_name: HashMap<String, DomainCounts, foldhash::fast::RandomState> =
+            HashMap::with_capacity_and_hasher(counts.len(), Default::default());
         let mut unnamed = 0u64;
         for ((generation, index), c) in counts {
             let Some(name) = self
