@@ -1118,14 +1118,25 @@ impl SessionFile {
         if chunk.is_empty() {
             return Ok(());
         }
+        // Pages of this size that still fit in the row group, this one too.
+        let pages_left = (self.layout.row_group_rows.saturating_sub(self.group_rows))
+            .div_ceil(chunk.rows as u64)
+            .max(1) as usize;
         for (i, state) in self.chunks.iter_mut().enumerate() {
             let limit = self.layout.dictionary_limit;
-            encode_page(state, chunk.column(i), chunk.rows, limit, &mut self.scratch).map_err(
-                |e| WriteError::Io {
-                    path: self.tmp.path().to_path_buf(),
-                    source: std::io::Error::other(e),
-                },
-            )?;
+            let column = chunk.column(i);
+            encode_page(
+                state,
+                column,
+                chunk.rows,
+                pages_left,
+                limit,
+                &mut self.scratch,
+            )
+            .map_err(|e| WriteError::Io {
+                path: self.tmp.path().to_path_buf(),
+                source: std::io::Error::other(e),
+            })?;
         }
         self.group_rows += chunk.rows as u64;
         self.rows += chunk.rows as u64;
@@ -1296,10 +1307,13 @@ impl SessionFile {
 }
 
 /// Encode one column of a chunk as a data page appended to `state`.
+/// `pages_left`: pages of about this one's size the row group still takes,
+/// this one included (to size the column chunk's buffer once).
 fn encode_page(
     state: &mut ChunkState,
     column: Column<'_>,
     rows: usize,
+    pages_left: usize,
     dictionary_limit: usize,
     s: &mut Scratch,
 ) -> Result<(), snap::Error> {
@@ -1404,6 +1418,13 @@ fn encode_page(
         .i32(4, ENCODING_RLE)
         .struct_end()
         .struct_end();
+    let need = s.header.len() + n;
+    if state.pages.capacity() - state.pages.len() < need {
+        // Room for the rest of the row group at this page's size at once:
+        // growing by doubling copied the column's pages again and again,
+        // each time into fresh memory (a file's first row group).
+        state.pages.reserve_exact(need * pages_left);
+    }
     state.pages.extend_from_slice(&s.header);
     state.pages.extend_from_slice(&s.compressed[..n]);
     state.uncompressed += (s.header.len() + s.page.len()) as u64;
