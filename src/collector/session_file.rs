@@ -1118,9 +1118,11 @@ impl SessionFile {
         if chunk.is_empty() {
             return Ok(());
         }
-        // Pages of this size that still fit in the row group, this one too.
+        // Pages of this size that still fit in the row group, this one too
+        // (counted as at least half a page of rows: a small chunk, at a
+        // rotation, does not size the buffer for a row group of its like).
         let pages_left = (self.layout.row_group_rows.saturating_sub(self.group_rows))
-            .div_ceil(chunk.rows as u64)
+            .div_ceil(chunk.rows.max(PAGE_ROWS / 2) as u64)
             .max(1) as usize;
         for (i, state) in self.chunks.iter_mut().enumerate() {
             let limit = self.layout.dictionary_limit;
