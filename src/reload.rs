@@ -344,6 +344,7 @@ impl Reloader {
         if new.disable_session_files != self.current.disable_session_files {
             self.shared.settings.store(Arc::new(WorkerSettings {
                 disable_session_files: new.disable_session_files,
+                ..WorkerSettings::default()
             }));
             self.current.disable_session_files = new.disable_session_files;
             report.changed.push("settings");

@@ -7,7 +7,8 @@
 //! 2. the input queue's last sender is dropped, so workers finish the queue
 //!    and exit;
 //! 3. the collector sees its last sender go, flushes the partial interval and
-//!    waits for the writer to finish every file.
+//!    waits for both writers (session and histogram files) to finish every
+//!    file.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -341,6 +342,7 @@ pub async fn run_with_metrics(
         cryptopan: ArcSwap::from_pointee(PanSnapshot { generation: 1, pan }),
         settings: ArcSwap::from_pointee(WorkerSettings {
             disable_session_files: config.disable_session_files,
+            ..WorkerSettings::default()
         }),
         lists: ArcSwap::from_pointee(lists),
         seen: Some(seen.clone()),

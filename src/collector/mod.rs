@@ -1,8 +1,8 @@
 //! The collector: one thread that receives session rows and histogram updates
 //! from every worker and gathers histogram counts in a map. Session rows
 //! come column by column ([`session_file::SessionChunk`]); a worker's chunk
-//! of a page's worth (8 Ki rows) goes to the writer thread as it is, smaller
-//! ones (a light load) are merged into a page-sized chunk first. The writer
+//! of half a page (4 Ki rows) or more goes to the writer thread as it is,
+//! smaller ones (a light load) are merged into a page-sized chunk first. The writer
 //! encodes it into the interval's session file
 //! ([`session_file::SessionFile`]), so memory holds a row group of encoded
 //! pages and a few chunks however many rows a minute brings. At each
@@ -51,7 +51,8 @@ pub type RotateReply = tokio::sync::oneshot::Sender<Result<(), String>>;
 /// Messages to the collector.
 #[derive(Debug)]
 pub enum CollectorMsg {
-    /// Session rows from one worker batch, in arrival order.
+    /// Session rows from one worker, in arrival order: up to a page
+    /// ([`SessionChunk::is_full`]), from one batch or several.
     Sessions(Box<SessionChunk>),
     /// Histogram updates from one worker batch.
     Histogram(Vec<HistogramUpdate>),
@@ -93,7 +94,8 @@ pub struct Collector {
 /// the collector once merged. About as many as can be in use at once.
 const CHUNK_POOL: usize = 16;
 /// Rows from which a worker's chunk is written as a page of its own rather
-/// than merged.
+/// than merged (as is a chunk full of large values,
+/// [`SessionChunk::is_full`]).
 const OWN_PAGE_ROWS: usize = PAGE_ROWS / 2;
 
 /// A whole histogram file, for the histogram writer thread: written beside
@@ -144,7 +146,7 @@ impl Collector {
         let qrx = rx.clone();
         metrics.register_gauge(
             "edm_collector_queue_depth",
-            "batches queued for the collector",
+            "messages (session chunks, histogram updates) queued for the collector",
             move || qrx.len() as u64,
         );
         let collector = std::thread::Builder::new()
@@ -285,7 +287,7 @@ impl State {
         match m {
             CollectorMsg::Sessions(rows) => {
                 self.session_rows += rows.len() as u64;
-                if rows.len() >= OWN_PAGE_ROWS {
+                if rows.len() >= OWN_PAGE_ROWS || rows.is_full() {
                     self.send_page(rows);
                 } else {
                     self.chunk.extend_from(&rows);
@@ -346,9 +348,9 @@ impl State {
         self.rotate_histogram(stop)
     }
 
-    /// Hand the buffered rows to the writer, which appends them to the
-    /// interval's file: memory holds at most one batch per stage, however
-    /// many rows a minute brings.
+    /// Hand the merged rows to the writer, which appends them to the
+    /// interval's file: memory holds a few pages per stage, however many
+    /// rows a minute brings.
     fn stream_sessions(&mut self) {
         let chunk = std::mem::replace(&mut self.chunk, self.chunks.take(PAGE_ROWS));
         self.send_page(chunk);
@@ -626,22 +628,55 @@ mod tests {
             .unwrap()
             .map(|e| e.unwrap().path())
             .collect();
-        assert_eq!(files.len(), 1, "{files:?}");
-        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
-            std::fs::File::open(&files[0]).unwrap(),
-        )
-        .unwrap()
-        .build()
-        .unwrap();
+        // A wall-clock minute may pass during the test and cut a second file.
         let mut times: Vec<i64> = Vec::new();
-        for batch in reader {
-            let batch = batch.unwrap();
-            let col = batch.column_by_name("response_time").unwrap();
-            times.extend(col.as_primitive::<TimestampMicrosecondType>().values());
+        for f in &files {
+            let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+                std::fs::File::open(f).unwrap(),
+            )
+            .unwrap()
+            .build()
+            .unwrap();
+            for batch in reader {
+                let batch = batch.unwrap();
+                let col = batch.column_by_name("response_time").unwrap();
+                times.extend(col.as_primitive::<TimestampMicrosecondType>().values());
+            }
         }
         times.sort_unstable();
         assert_eq!(times, (0..n).collect::<Vec<_>>());
         assert_eq!(metrics.session_rows_written.load(Relaxed), n as u64);
+        if files.len() == 1 {
+            // Pages as the chunks went: the three of half a page or more as
+            // they were, the four small ones merged into one (written last,
+            // when the interval closed).
+            use parquet::column::page::Page;
+            use parquet::file::reader::{FileReader, SerializedFileReader};
+            let reader =
+                SerializedFileReader::new(std::fs::File::open(&files[0]).unwrap()).unwrap();
+            let mut pages = Vec::new();
+            for g in 0..reader.metadata().num_row_groups() {
+                let mut column = reader
+                    .get_row_group(g)
+                    .unwrap()
+                    .get_column_page_reader(0)
+                    .unwrap();
+                while let Some(page) = column.get_next_page().unwrap() {
+                    if !matches!(page, Page::DictionaryPage { .. }) {
+                        pages.push(page.num_values() as usize);
+                    }
+                }
+            }
+            assert_eq!(
+                pages,
+                [
+                    PAGE_ROWS,
+                    OWN_PAGE_ROWS,
+                    PAGE_ROWS + 10,
+                    3 + 100 + OWN_PAGE_ROWS - 1 + 1
+                ]
+            );
+        }
     }
 
     #[test]

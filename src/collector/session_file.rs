@@ -48,6 +48,16 @@ pub const SESSION_SCHEMA_ROOT: &str = "sessionData";
 /// collector's merge of smaller ones goes to the writer at this many.
 pub const PAGE_ROWS: usize = 8 * 1024;
 
+/// Bytes of byte-string values (responses, labels, server ids) at which a
+/// chunk counts as full however few rows it holds, so that large responses
+/// do not make a page, or a chunk waiting in a queue, hundreds of MB (a row
+/// may carry a 96 KiB response). A typical page holds ~0.6 MB.
+pub const PAGE_BYTES: usize = 4 << 20;
+
+/// Most bytes a column chunk's page buffer is sized for at once (see
+/// `encode_page`); past it the buffer grows as the pages come.
+const PAGES_RESERVE_MAX: usize = 16 << 20;
+
 /// Bytes (PLAIN-encoded) a column's dictionary may reach in a row group
 /// before its later pages are written PLAIN instead.
 pub const DICTIONARY_LIMIT: usize = 1024 * 1024;
@@ -402,9 +412,26 @@ impl SessionChunk {
         self.rows == 0
     }
 
-    /// Whether the chunk holds a page's worth of rows (or more).
+    /// Whether the chunk holds a page's worth: [`PAGE_ROWS`] rows or
+    /// [`PAGE_BYTES`] of byte strings (or more).
     pub fn is_full(&self) -> bool {
-        self.rows >= PAGE_ROWS
+        self.rows >= PAGE_ROWS || self.string_bytes() >= PAGE_BYTES
+    }
+
+    /// Bytes of the byte-string values held.
+    fn string_bytes(&self) -> usize {
+        self.labels.iter().map(|l| l.data.len()).sum::<usize>()
+            + self.response_message.data.len()
+            + self.server_id.data.len()
+    }
+
+    /// Whether an earlier chunk grew this one's byte-string buffers far past
+    /// a page (rows with large responses): such memory is not kept in a pool.
+    fn is_oversized(&self) -> bool {
+        let capacity = self.labels.iter().map(|l| l.data.capacity()).sum::<usize>()
+            + self.response_message.data.capacity()
+            + self.server_id.data.capacity();
+        capacity > 2 * PAGE_BYTES
     }
 
     /// Column `i` of [`COLUMNS`].
@@ -452,8 +479,12 @@ impl ChunkPool {
             .unwrap_or_else(|_| Box::new(SessionChunk::with_rows(rows)))
     }
 
-    /// Keep `chunk` (emptied) for a later [`ChunkPool::take`].
+    /// Keep `chunk` (emptied) for a later [`ChunkPool::take`]; one whose
+    /// buffers grew far past a page is freed instead.
     pub fn give(&self, mut chunk: Box<SessionChunk>) {
+        if chunk.is_oversized() {
+            return;
+        }
         chunk.clear();
         let _ = self.tx.try_send(chunk);
     }
@@ -1422,10 +1453,12 @@ fn encode_page(
         .struct_end();
     let need = s.header.len() + n;
     if state.pages.capacity() - state.pages.len() < need {
-        // Room for the rest of the row group at this page's size at once:
-        // growing by doubling copied the column's pages again and again,
-        // each time into fresh memory (a file's first row group).
-        state.pages.reserve_exact(need * pages_left);
+        // Room for the rest of the row group at this page's size at once
+        // (up to a bound): growing by doubling copied the column's pages
+        // again and again, each time into fresh memory (a file's first row
+        // group).
+        let room = need.saturating_mul(pages_left).min(PAGES_RESERVE_MAX);
+        state.pages.reserve(room.max(need));
     }
     state.pages.extend_from_slice(&s.header);
     state.pages.extend_from_slice(&s.compressed[..n]);
@@ -2093,6 +2126,43 @@ mod tests {
             })
             .collect();
         assert_eq!(values(&merged.path), want);
+    }
+
+    /// Large responses fill a chunk before its rows do, and a pool does not
+    /// keep a chunk that they grew far past a page.
+    #[test]
+    fn large_values_fill_a_chunk_and_are_not_pooled() {
+        let big = vec![0x5a; 96 * 1024];
+        let mut row = rows()[0].clone();
+        row.response_message = &big;
+        let pool = ChunkPool::new(2);
+        let mut chunk = pool.take(PAGE_ROWS);
+        while !chunk.is_full() {
+            chunk.append(&row);
+        }
+        let full_at = PAGE_BYTES.div_ceil(big.len() + "www.Example.com.".len() + 10);
+        assert!(
+            chunk.len() < PAGE_ROWS && chunk.len() <= full_at + 1,
+            "{}",
+            chunk.len()
+        );
+        // Past the cap of two pages of bytes: freed, not pooled.
+        for _ in 0..chunk.len() {
+            chunk.append(&row);
+        }
+        assert!(chunk.is_oversized());
+        pool.give(chunk);
+        let fresh = pool.take(PAGE_ROWS);
+        assert!(fresh.is_empty() && !fresh.is_oversized());
+        assert!(fresh.response_message.data.capacity() < PAGE_BYTES);
+        // A chunk of ordinary rows goes back to the pool and comes out again.
+        let mut small = fresh;
+        small.append(&rows()[0]);
+        let capacity = small.response_message.data.capacity();
+        pool.give(small);
+        let again = pool.take(PAGE_ROWS);
+        assert!(again.is_empty());
+        assert_eq!(again.response_message.data.capacity(), capacity);
     }
 
     #[test]

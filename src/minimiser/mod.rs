@@ -1,10 +1,12 @@
 //! Minimiser workers: OS threads that take batches of frames from the input
 //! queue, minimise each frame with [`core::minimise`] and hand the collector
 //! their session rows column by column ([`SessionChunk`]), a data page's
-//! worth at a time ([`PAGE_ROWS`]): the collector passes such a chunk to the
-//! writer as it is, without copying it. A worker keeps rows back only while
-//! it already holds its next batch, so under a light load each batch's rows
-//! go out at once (and the collector gathers them into pages).
+//! worth at a time ([`PAGE_ROWS`] rows, fewer when responses are large): the
+//! collector passes such a chunk to the writer as it is, without copying it.
+//! A worker keeps rows back only while it already holds its next batch, and
+//! from at most [`ROWS_MAX_BATCHES`] batches, so under a light load each
+//! batch's rows go out at once (and the collector gathers them into pages),
+//! and under an overload none are held long.
 //!
 //! Each worker owns its Crypto-PAn cache ([`core::WorkerState`]) and local
 //! counters; shared, reloadable state is read through `ArcSwap` snapshots once
@@ -41,10 +43,23 @@ pub struct PanSnapshot {
 }
 
 /// Reloadable worker settings.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct WorkerSettings {
     /// `disable-session-files`.
     pub disable_session_files: bool,
+    /// Most batches a worker gathers session rows from while it has more
+    /// batches in hand (see the module doc); [`ROWS_MAX_BATCHES`] unless a
+    /// test says otherwise.
+    pub rows_max_batches: usize,
+}
+
+impl Default for WorkerSettings {
+    fn default() -> Self {
+        Self {
+            disable_session_files: false,
+            rows_max_batches: ROWS_MAX_BATCHES,
+        }
+    }
 }
 
 /// A well-known list with the generation it was loaded in. Histogram updates
@@ -226,6 +241,8 @@ fn run_worker(
     // Session rows, column by column, gathered across batches into a page
     // (see the module doc).
     let mut rows: Option<Box<SessionChunk>> = None;
+    // Batches whose rows are held.
+    let mut held_batches = 0;
     let mut next = input.recv().ok();
     while let Some(batch) = next {
         let pan = shared.cryptopan.load();
@@ -263,10 +280,16 @@ fn run_worker(
         if !updates.is_empty() && output.send(CollectorMsg::Histogram(updates)).is_err() {
             tracing::error!("collector stopped before the workers; histogram updates lost");
         }
-        // Rows wait only while the next batch is already in hand.
+        // Rows wait only while the next batch is already in hand, and not
+        // for long: a worker that always has one (an overload) and makes few
+        // rows must not carry them across a rotation.
         next = input.try_recv().ok();
-        if next.is_none() || rows.as_ref().is_some_and(|r| r.is_full()) {
-            send_rows(output, &mut rows);
+        if let Some(held) = &rows {
+            held_batches += 1;
+            if next.is_none() || held.is_full() || held_batches >= settings.rows_max_batches {
+                send_rows(output, &mut rows);
+                held_batches = 0;
+            }
         }
         metrics.add_worker(&mut counters);
         if next.is_none() {
@@ -275,6 +298,13 @@ fn run_worker(
     }
     metrics.add_worker(&mut counters);
 }
+
+/// Most batches a worker holds session rows from while it has more batches
+/// in hand (see the module doc): tens of milliseconds of work (64 full
+/// batches are 32 Ki frames), a fraction of what a full input queue delays
+/// them. A page's rows usually come first: at full speed from some 20
+/// batches.
+pub const ROWS_MAX_BATCHES: usize = 64;
 
 /// Hand the gathered session rows, if any, to the collector.
 fn send_rows(

@@ -185,3 +185,24 @@ fn rows_are_gathered_up_to_a_page() {
     let first = PAGE_ROWS.div_ceil(per_batch) * per_batch;
     assert_eq!(w.chunks(), vec![first, batches * per_batch - first]);
 }
+
+/// Rows are not held back from more batches than the settings allow, even
+/// while more batches wait (a worker that is always behind): at two, the
+/// rows of batches 1+2 and 3+4 go out together, then those of batch 5.
+#[test]
+fn rows_are_held_from_a_few_batches_at_most() {
+    let mut w = OneWorker::new();
+    w.shared.settings.store(Arc::new(WorkerSettings {
+        rows_max_batches: 2,
+        ..WorkerSettings::default()
+    }));
+    for (b, rows) in [3usize, 2, 1, 4, 5].into_iter().enumerate() {
+        let batch = (0..rows)
+            .map(|i| response(&format!("w{b}-{i}.example."), i as u8))
+            .collect();
+        w.send(batch);
+    }
+    let workers = w.start();
+    w.finish(workers);
+    assert_eq!(w.chunks(), vec![5, 5, 5]);
+}
