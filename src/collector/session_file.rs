@@ -1575,7 +1575,7 @@ fn column_chunk(w: &mut Writer<'_>, c: &ColumnSpec, m: &ChunkMeta) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use std::path::Path;
 
@@ -1813,7 +1813,7 @@ mod tests {
         f.finish(name).unwrap()
     }
 
-    fn read_all(path: &Path) -> Vec<RecordBatch> {
+    pub(in crate::collector) fn read_all(path: &Path) -> Vec<RecordBatch> {
         let file = std::fs::File::open(path).unwrap();
         ParquetRecordBatchReaderBuilder::try_new(file)
             .unwrap()
@@ -1824,7 +1824,7 @@ mod tests {
     }
 
     /// Integer (and timestamp) column `name` of `batches`, widened to u64.
-    fn ints(batches: &[RecordBatch], name: &str) -> Vec<Option<u64>> {
+    pub(in crate::collector) fn ints(batches: &[RecordBatch], name: &str) -> Vec<Option<u64>> {
         let mut out = Vec::new();
         for b in batches {
             let c = b.column_by_name(name).unwrap();
