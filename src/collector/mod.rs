@@ -2,8 +2,8 @@
 //! from every worker and gathers histogram counts in a map. Session rows
 //! come column by column ([`session_file::SessionChunk`]); a worker's chunk
 //! of half a page (4 Ki rows) or more goes to the writer thread as it is,
-//! smaller ones (a light load) are merged into a page-sized chunk first. The writer
-//! encodes it into the interval's session file
+//! smaller ones (a light load) are merged into a page-sized chunk first. The
+//! writer encodes it into the interval's session file
 //! ([`session_file::SessionFile`]), so memory holds a row group of encoded
 //! pages and a few chunks however many rows a minute brings. At each
 //! wall-clock minute (or on a manual rotation request) the session file is

@@ -4,9 +4,9 @@
 //! directly: each worker appends its rows to a [`SessionChunk`] (plain
 //! vectors, one per column) of up to a page's rows, the collector passes
 //! those on (merging small ones), and the writer thread turns each chunk
-//! into one data page per column and writes row groups and the footer ([`SessionFile`]). Doing
-//! only what this one schema needs costs a fraction of the general Arrow
-//! writer's work per row (see BENCHMARKS.md).
+//! into one data page per column and writes row groups and the footer
+//! ([`SessionFile`]). Doing only what this one schema needs costs a fraction
+//! of the general Arrow writer's work per row (see BENCHMARKS.md).
 //!
 //! What a file holds, so that any Parquet reader reads it:
 //! - the reference schema: root `sessionData`, 24 optional columns in
@@ -307,9 +307,10 @@ impl AddrChunk {
 }
 
 /// Session rows held column by column. A worker appends its rows to a chunk
-/// of its own and hands it to the collector once it holds a page's worth
-/// ([`PAGE_ROWS`] rows, or a batch's more) or the worker has no more input
-/// in hand. The collector passes a page-sized chunk on as it is and merges
+/// of its own and hands it to the collector once it is full
+/// ([`SessionChunk::is_full`]), when the worker has no further batch in
+/// hand, or after a few dozen batches (`minimiser::ROWS_MAX_BATCHES`). The
+/// collector passes a chunk of half a page or more on as it is and merges
 /// smaller ones whole into one; the writer encodes each as one data page
 /// per column.
 #[derive(Debug)]
@@ -418,20 +419,23 @@ impl SessionChunk {
         self.rows >= PAGE_ROWS || self.string_bytes() >= PAGE_BYTES
     }
 
+    /// The byte-string value buffers (labels, response, server id).
+    fn string_data(&self) -> impl Iterator<Item = &Vec<u8>> {
+        self.labels
+            .iter()
+            .chain([&self.response_message, &self.server_id])
+            .map(|s| &s.data)
+    }
+
     /// Bytes of the byte-string values held.
     fn string_bytes(&self) -> usize {
-        self.labels.iter().map(|l| l.data.len()).sum::<usize>()
-            + self.response_message.data.len()
-            + self.server_id.data.len()
+        self.string_data().map(Vec::len).sum()
     }
 
     /// Whether an earlier chunk grew this one's byte-string buffers far past
     /// a page (rows with large responses): such memory is not kept in a pool.
     fn is_oversized(&self) -> bool {
-        let capacity = self.labels.iter().map(|l| l.data.capacity()).sum::<usize>()
-            + self.response_message.data.capacity()
-            + self.server_id.data.capacity();
-        capacity > 2 * PAGE_BYTES
+        self.string_data().map(Vec::capacity).sum::<usize>() > 2 * PAGE_BYTES
     }
 
     /// Column `i` of [`COLUMNS`].

@@ -296,7 +296,6 @@ fn run_worker(
             next = input.recv().ok();
         }
     }
-    metrics.add_worker(&mut counters);
 }
 
 /// Most batches a worker holds session rows from while it has more batches
