@@ -26,9 +26,8 @@ frames=${1:-1000000}
 edm=${EDM:-$(dirname "$0")/../target/release/edm}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-ct=protobuf:dnstap.Dnstap
+. "$(dirname "$0")/replay_common.sh"
 "$edm" bench --frames "$frames" --write-capture "$work/w.fstrm" >&2
-wait_sock() { for _ in $(seq 500); do [ -S "$1" ] && return; sleep 0.01; done; echo "no socket $1" >&2; exit 1; }
 
 analyse() { # analyse RECEIVER PERF_DATA RECEIVER_THREAD_NAME_PREFIXES (comma-separated)
   perf sched timehist -i "$2" 2>/dev/null | python3 -c '
@@ -89,24 +88,10 @@ kill -TERM $pid; wait $pid || true
 analyse fstrm_capture "$work/cap.data" fstrm_capture
 
 # edm, the full pipeline (as benches/vs_fstrm_capture.sh runs it).
-d="$work/edm"; mkdir -p "$d"
-cat > "$d/edm.toml" <<TOML
-input-unix = "$d/edm.sock"
-data-dir = "$d/data"
-cryptopan-key = "edm-bench"
-well-known-domains-file = "$work/w.fstrm.well-known.txt"
-minimiser-workers = 0
-cryptopan-address-entries = 1000000
-qname-seen-entries = 1000000
-metrics-address = ""
-disable-mqtt = true
-TOML
-"$edm" run --config "$d/edm.toml" >"$d/out" 2>"$d/err" &
-pid=$!
-wait_sock "$d/edm.sock"
+start_edm "$work/edm" "$work/w.fstrm.well-known.txt"
 sleep 0.1
 perf sched record -q -o "$work/edm.data" -- \
-  fstrm_replay -t $ct -u "$d/edm.sock" -r "$work/w.fstrm" >/dev/null 2>&1
-kill -TERM $pid; wait $pid
-grep -q "edm: $frames frames" "$d/out" || { echo "edm lost frames: $(cat "$d/out")" >&2; exit 1; }
+  fstrm_replay -t $ct -u "$work/edm/edm.sock" -r "$work/w.fstrm" >/dev/null 2>&1
+stop_edm
+check_edm "$work/edm" "$frames"
 analyse edm "$work/edm.data" edm,tokio-

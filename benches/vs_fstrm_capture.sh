@@ -15,11 +15,10 @@ runs=${2:-5}
 edm=${EDM:-$(dirname "$0")/../target/release/edm}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-ct=protobuf:dnstap.Dnstap
+. "$(dirname "$0")/replay_common.sh"
 "$edm" bench --frames "$frames" --write-capture "$work/w.fstrm" >&2
 
 now() { date +%s.%N; }
-wait_sock() { for _ in $(seq 500); do [ -S "$1" ] && return; sleep 0.01; done; echo "no socket $1" >&2; exit 1; }
 
 run_capture() {
   rm -f "$work/cap.sock"
@@ -33,26 +32,13 @@ run_capture() {
 }
 
 run_edm() {
-  local d="$work/edm"; rm -rf "$d"; mkdir -p "$d"
-  cat > "$d/edm.toml" <<TOML
-input-unix = "$d/edm.sock"
-data-dir = "$d/data"
-cryptopan-key = "edm-bench"
-well-known-domains-file = "$work/w.fstrm.well-known.txt"
-minimiser-workers = 0
-cryptopan-address-entries = 1000000
-qname-seen-entries = 1000000
-metrics-address = ""
-disable-mqtt = true
-TOML
-  "$edm" run --config "$d/edm.toml" >"$d/out" 2>"$d/err" &
-  local pid=$!
-  wait_sock "$d/edm.sock"
+  local d="$work/edm"; rm -rf "$d"
+  start_edm "$d" "$work/w.fstrm.well-known.txt"
   local t0; t0=$(now)
   fstrm_replay -t $ct -u "$d/edm.sock" -r "$work/w.fstrm"
-  kill -TERM $pid; wait $pid
+  stop_edm
   local t1; t1=$(now)
-  grep -q "edm: $frames frames" "$d/out" || { echo "edm lost frames: $(cat "$d/out")" >&2; exit 1; }
+  check_edm "$d" "$frames"
   echo "$t0 $t1" | awk -v n="$frames" '{ printf "%.0f\n", n / ($2 - $1) }'
 }
 
