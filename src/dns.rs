@@ -442,19 +442,32 @@ fn skip_name(wire: &[u8], off: usize) -> Result<usize, NameError> {
 }
 
 /// miekg `isDomainNameLabelSpecial`: bytes printed with a backslash before them.
-fn is_label_special(b: u8) -> bool {
+const fn is_label_special(b: u8) -> bool {
     matches!(
         b,
         b'.' | b' ' | b'\'' | b'@' | b';' | b'(' | b')' | b'"' | b'\\'
     )
 }
 
+/// Bytes a label holds as they are in presentation format: printable and not
+/// [`is_label_special`] (one table load per byte instead of a range and a
+/// set test).
+static PLAIN_BYTE: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = b' ';
+    while b <= b'~' {
+        t[b as usize] = !is_label_special(b);
+        b += 1;
+    }
+    t
+};
+
 /// Append one label in miekg's presentation format, followed by a dot.
 /// Returns whether it escaped a byte (wrote a backslash).
 fn push_label(out: &mut Vec<u8>, label: &[u8]) -> bool {
     let printable = |b: &u8| (b' '..=b'~').contains(b);
     // Almost every label is printable and has no special byte: copy it whole.
-    let plain = label.iter().all(|b| printable(b) && !is_label_special(*b));
+    let plain = label.iter().all(|&b| PLAIN_BYTE[usize::from(b)]);
     if plain {
         out.extend_from_slice(label);
     } else {
@@ -1865,6 +1878,25 @@ mod tests {
         write_name(&[0], 0, &mut out).unwrap();
         assert_eq!(out, ".");
         assert_eq!(write_name(&[], 0, &mut out), Err(NameError::Truncated));
+    }
+
+    /// Every byte value as a one-byte label: copied as it is exactly when
+    /// miekg prints it unescaped (the table behind the whole-label copy).
+    #[test]
+    fn each_byte_is_escaped_like_miekg() {
+        let mut out = String::new();
+        for b in 0..=255u8 {
+            let shape = write_name_shaped(&[1, b, 0], 0, &mut out).unwrap();
+            let want = match b {
+                b'.' | b' ' | b'\'' | b'@' | b';' | b'(' | b')' | b'"' | b'\\' => {
+                    format!("\\{}.", b as char)
+                }
+                b' '..=b'~' => format!("{}.", b as char),
+                _ => format!("\\{b:03}."),
+            };
+            assert_eq!(out, want, "byte {b}");
+            assert_eq!(shape.escaped, want.starts_with('\\'), "byte {b}");
+        }
     }
 
     /// miekg's TestIsDomainName table, plus the cases the spec names.
