@@ -266,7 +266,9 @@ impl<'a> Wire<'a> {
     fn varint_long(&mut self) -> Result<u64, DecodeError> {
         // Ports, times and lengths of a few hundred bytes take 2–5 bytes;
         // with ten bytes in hand, those need no bounds check per byte.
-        if let Some(&[b0, b1, b2, b3, b4, ..]) = self.buf.get(..10) {
+        if let Some(&[b0, b1, b2, b3, b4, ..]) = self.buf.get(..10)
+            && b0 >= 0x80
+        {
             let mut value = u64::from(b0 & 0x7f) | u64::from(b1 & 0x7f) << 7;
             if b1 < 0x80 {
                 self.buf = &self.buf[2..];
@@ -595,6 +597,9 @@ mod tests {
                     buf: &buf[..len - 1],
                 };
                 assert!(len == 1 || cut.varint().is_err(), "value {v} truncated");
+                // The long path alone, also for one-byte values.
+                let mut long = Wire { buf: &buf };
+                assert_eq!(long.varint_long(), Ok(v), "value {v}, long path");
             }
         }
     }
