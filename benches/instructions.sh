@@ -56,6 +56,7 @@ stages = [
 print(f"{frames} frames, {total:,} instructions, {total / frames:,.0f} per frame")
 for name, fn in stages:
     n = incl(fn)
-    # A function inlined into its caller has no count of its own.
-    print(f"  {name:34s} {n / frames:8,.0f} per frame" if n else f"  {name:34s}  (inlined into its caller)")
+    # A function inlined into its caller has no count of its own (nor has
+    # one renamed: check the name then).
+    print(f"  {name:34s} {n / frames:8,.0f} per frame" if n else f"  {name:34s}  (no count: inlined or not found)")
 PY

@@ -2,6 +2,8 @@
 # (vs_fstrm_capture.sh, replay_sched.sh); sourced, not run.
 
 ct=protobuf:dnstap.Dnstap
+# A failing command inside $(...) fails the script too.
+shopt -s inherit_errexit
 
 # wait_sock PATH: wait up to 5 s for a receiver's unix socket to appear.
 wait_sock() {
@@ -12,7 +14,7 @@ wait_sock() {
 
 # start_edm DIR WELL_KNOWN: start `$edm run` on a unix socket at DIR/edm.sock
 # with the full pipeline (sessions, histograms, seen check; as many workers as
-# CPUs), logging to DIR/out and DIR/err; sets $edm_pid once the socket is up.
+# CPUs), logging to DIR/out and DIR/err; sets $edm_pid and waits for the socket.
 start_edm() {
   local d=$1
   mkdir -p "$d"
@@ -36,6 +38,7 @@ TOML
 stop_edm() {
   kill -TERM "$edm_pid"
   wait "$edm_pid"
+  edm_pid=
 }
 
 # check_edm DIR FRAMES: fail unless edm accounted for all FRAMES frames.

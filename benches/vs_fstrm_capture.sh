@@ -24,6 +24,8 @@ run_capture() {
   rm -f "$work/cap.sock"
   fstrm_capture -t $ct -u "$work/cap.sock" -w /dev/null 2>/dev/null &
   local pid=$!
+  # Each run is a subshell ($(...)): if it fails, its receiver goes with it.
+  trap "kill $pid 2>/dev/null || true" EXIT
   wait_sock "$work/cap.sock"
   local t0; t0=$(now)
   fstrm_replay -t $ct -u "$work/cap.sock" -r "$work/w.fstrm"
@@ -34,6 +36,7 @@ run_capture() {
 run_edm() {
   local d="$work/edm"; rm -rf "$d"
   start_edm "$d" "$work/w.fstrm.well-known.txt"
+  trap 'kill $edm_pid 2>/dev/null || true' EXIT
   local t0; t0=$(now)
   fstrm_replay -t $ct -u "$d/edm.sock" -r "$work/w.fstrm"
   stop_edm
