@@ -29,9 +29,9 @@ const TLDS: [&str; 8] = ["com", "net", "org", "de", "se", "cz", "co.uk", "io"];
 /// The i-th name of the synthetic list: 90 % exact names, 10 % `.suffix` entries.
 fn name(i: usize) -> String {
     let tld = TLDS[i % TLDS.len()];
-    if i % 10 == 0 {
+    if i.is_multiple_of(10) {
         format!(".cdn{i:07}.example.{tld}")
-    } else if i % 3 == 0 {
+    } else if i.is_multiple_of(3) {
         format!("www.site{i:07}.{tld}")
     } else {
         format!("site{i:07}.{tld}")

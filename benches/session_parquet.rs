@@ -71,7 +71,7 @@ fn rows() -> Vec<OwnedRow> {
             };
             let len = 60 + (r >> 32) as usize % 190;
             let message: Vec<u8> = (0..len).map(|j| (r >> (j % 56)) as u8 ^ j as u8).collect();
-            let v6 = r % 5 == 0;
+            let v6 = r.is_multiple_of(5);
             let addr = |x: u64| {
                 if v6 {
                     AddrColumns::V6 {
@@ -88,7 +88,7 @@ fn rows() -> Vec<OwnedRow> {
                 source_port: Some(1024 + (r >> 8) as u16 % 60_000),
                 dest: addr(0xc000_0201),
                 dest_port: Some(53),
-                dns_protocol: Some(if r % 10 == 0 { 2 } else { 1 }),
+                dns_protocol: Some(if r.is_multiple_of(10) { 2 } else { 1 }),
                 server_id: None,
                 labels: labels(&qname),
                 qname: "",

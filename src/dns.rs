@@ -1114,14 +1114,14 @@ fn read_svcb_params(msg: &[u8], mut off: usize) -> Result<usize, Fault> {
         let end = take(msg, next, len as usize)?;
         let value = &msg[next..end];
         let ok = match key {
-            0 => value.len() % 2 == 0,
+            0 => value.len().is_multiple_of(2),
             1 => alpn_ok(value),
             2 | 8 => value.is_empty(),
             3 => value.len() == 2,
-            4 => !value.is_empty() && value.len() % 4 == 0,
+            4 => !value.is_empty() && value.len().is_multiple_of(4),
             6 => {
                 !value.is_empty()
-                    && value.len() % 16 == 0
+                    && value.len().is_multiple_of(16)
                     && value.chunks_exact(16).all(|ip| !is_v4_mapped(ip))
             }
             0xFFFF => false,

@@ -511,14 +511,14 @@ impl SessionWriter {
                 Err(e) => return self.fail(&e, n, metrics),
             }
         }
-        if let Some(f) = &mut self.open {
-            if let Err(e) = f.write(chunk) {
-                let rows = f.rows() + n;
-                if let Some(f) = self.open.take() {
-                    f.abort();
-                }
-                self.fail(&e, rows, metrics);
+        if let Some(f) = &mut self.open
+            && let Err(e) = f.write(chunk)
+        {
+            let rows = f.rows() + n;
+            if let Some(f) = self.open.take() {
+                f.abort();
             }
+            self.fail(&e, rows, metrics);
         }
     }
 

@@ -1918,7 +1918,11 @@ pub(super) mod tests {
                 let kind = if (i / 700) % 3 == 0 { 1 } else { r % 3 };
                 let source = match kind {
                     0 => AddrColumns::Null,
-                    1 => AddrColumns::V4(if r % 97 == 0 { u32::MAX } else { r as u32 }),
+                    1 => AddrColumns::V4(if r.is_multiple_of(97) {
+                        u32::MAX
+                    } else {
+                        r as u32
+                    }),
                     _ => AddrColumns::V6 {
                         network: r,
                         host: r.rotate_left(17),
@@ -1931,15 +1935,15 @@ pub(super) mod tests {
                     _ => format!("h{}.d{}.se.", r % 7, r % 50),
                 };
                 OwnedRow {
-                    server_id: (r % 4 != 0).then(|| format!("srv{}", r % 3).into_bytes()),
+                    server_id: (!r.is_multiple_of(4)).then(|| format!("srv{}", r % 3).into_bytes()),
                     response_message: vec![(r >> 8) as u8; (r % 300) as usize],
                     fixed: SessionRow {
                         response_time_us: 1_700_000_000_000_000 + i as i64 * 7 - (r % 1000) as i64,
                         source,
-                        source_port: (r % 9 != 0).then_some(r as u16),
+                        source_port: (!r.is_multiple_of(9)).then_some(r as u16),
                         dest: AddrColumns::V4(0x0a00_0001 + (r % 3) as u32),
                         dest_port: (i % 1000 != 999).then_some(53),
-                        dns_protocol: (r % 6 != 0).then_some((r % 4) as u8 + 1),
+                        dns_protocol: (!r.is_multiple_of(6)).then_some((r % 4) as u8 + 1),
                         server_id: None,
                         labels: test_labels(&qname),
                         qname: "",

@@ -680,7 +680,7 @@ mod tests {
 
     fn unhex(s: &str) -> Vec<u8> {
         let s = s.trim();
-        assert!(s.len() % 2 == 0, "odd hex length: {s}");
+        assert!(s.len().is_multiple_of(2), "odd hex length: {s}");
         (0..s.len())
             .step_by(2)
             .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())

@@ -358,13 +358,14 @@ impl NameList {
             }
             if c == b'\\' {
                 escaped = true;
-            } else if c == b'.' && pos > 0 {
-                if let Some(i) = self.index.get(&lower[pos..]) {
-                    return Some(Match {
-                        index: i,
-                        suffix: true,
-                    });
-                }
+            } else if c == b'.'
+                && pos > 0
+                && let Some(i) = self.index.get(&lower[pos..])
+            {
+                return Some(Match {
+                    index: i,
+                    suffix: true,
+                });
             }
         }
         None

@@ -530,7 +530,7 @@ mod tests {
         let start = c.capacity();
         // Distinct keys, both lengths, all three value kinds.
         let key = |n: u32| {
-            if n % 3 == 0 {
+            if n.is_multiple_of(3) {
                 v6(u128::from(n) << 64 | 7)
             } else {
                 v4(n)

@@ -221,27 +221,26 @@ pub fn minimise<'a>(
         c.ignored_question_name += 1;
         return Outcome::Dropped;
     }
-    if let (Some(wk), Some(q)) = (&lists.well_known, first) {
-        if let Some(m) = wk
+    if let (Some(wk), Some(q)) = (&lists.well_known, first)
+        && let Some(m) = wk
             .list
             .lookup_lowercase(state.candidate.qname_lower.as_bytes())
-        {
-            let client = msg.query_address.unwrap_or_default();
-            c.histogram_updates += 1;
-            return Outcome::Histogram(HistogramUpdate {
-                generation: wk.generation,
-                client_hash: if client.len() == 4 || client.len() == 16 {
-                    histogram::hll::murmur3_sum64(client)
-                } else {
-                    0
-                },
-                index: m.index,
-                suffix: m.suffix,
-                v6: histogram::client_is_v6(client),
-                rcode_counter: histogram::rcode_counter(parsed.rcode) as u8,
-                qtype_counter: histogram::qtype_counter(q.qtype, q.qclass) as u8,
-            });
-        }
+    {
+        let client = msg.query_address.unwrap_or_default();
+        c.histogram_updates += 1;
+        return Outcome::Histogram(HistogramUpdate {
+            generation: wk.generation,
+            client_hash: if client.len() == 4 || client.len() == 16 {
+                histogram::hll::murmur3_sum64(client)
+            } else {
+                0
+            },
+            index: m.index,
+            suffix: m.suffix,
+            v6: histogram::client_is_v6(client),
+            rcode_counter: histogram::rcode_counter(parsed.rcode) as u8,
+            qtype_counter: histogram::qtype_counter(q.qtype, q.qclass) as u8,
+        });
     }
     if let Some(q) = first {
         let cand = &mut state.candidate;

@@ -324,7 +324,7 @@ impl Index {
     }
 
     fn add(&mut self, fp: u128) -> [u8; 16] {
-        if self.len % BLOCK == 0 {
+        if self.len.is_multiple_of(BLOCK) {
             self.fences.push(fp);
         }
         self.filter.insert(fp);
@@ -771,14 +771,14 @@ impl Shard {
                 Err(e) => {
                     // Cut off a partly written record, or go on in a new log,
                     // so later records stay aligned.
-                    if self.wal.set_len(self.wal_len).is_err() {
-                        if let Ok((wal, path)) = open_wal(&self.dir, self.next_seq) {
-                            self.next_seq += 1;
-                            self.wal = wal;
-                            self.wal_len = 0;
-                            self.wal_entry_synced = false;
-                            self.wals.push(path);
-                        }
+                    if self.wal.set_len(self.wal_len).is_err()
+                        && let Ok((wal, path)) = open_wal(&self.dir, self.next_seq)
+                    {
+                        self.next_seq += 1;
+                        self.wal = wal;
+                        self.wal_len = 0;
+                        self.wal_entry_synced = false;
+                        self.wals.push(path);
                     }
                     return Err(e);
                 }
@@ -1038,10 +1038,10 @@ impl FpStore {
             if s.wal_buf.is_empty() && !sync {
                 continue;
             }
-            if let Err(e) = s.write_wal(sync) {
-                if first.is_ok() {
-                    first = Err(e);
-                }
+            if let Err(e) = s.write_wal(sync)
+                && first.is_ok()
+            {
+                first = Err(e);
             }
         }
         first

@@ -222,13 +222,13 @@ impl Edm {
                 }
                 (metrics, tcp, unix, n)
             };
-            if let Some(m) = metrics {
-                if n >= listeners {
-                    edm.metrics = m;
-                    edm.tcp = tcp;
-                    edm.unix = unix;
-                    return edm;
-                }
+            if let Some(m) = metrics
+                && n >= listeners
+            {
+                edm.metrics = m;
+                edm.tcp = tcp;
+                edm.unix = unix;
+                return edm;
             }
             if let Some(status) = edm.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
                 panic!(
