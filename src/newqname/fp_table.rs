@@ -202,7 +202,13 @@ mod tests {
 
     #[test]
     fn keys_sharing_low_bits_do_not_pile_up() {
-        // Fingerprints equal in their low 64 bits (or high) still spread.
+        // Fingerprints equal in their low 64 bits (or high) still spread: a
+        // hash blind to one half would put 4096 of them in one run. The
+        // seed is random, and with keys this regular the longest run at
+        // this load (one half) depends on it: over 300 seeds, median 24,
+        // 99th percentile 90, highest 162 slots (random keys: at most ~55).
+        // The bound sits between that and a pile-up; at 64 it failed now
+        // and then.
         let mut t = FpTable::with_capacity(1 << 12);
         for i in 1..=(1u128 << 12) {
             t.insert(i << 64);
@@ -216,7 +222,7 @@ mod tests {
             })
             .max()
             .unwrap_or(0);
-        assert!(longest < 64, "longest run of full slots {longest}");
+        assert!(longest < 1024, "longest run of full slots {longest}");
     }
 
     #[test]
