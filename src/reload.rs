@@ -344,7 +344,7 @@ impl Reloader {
         if new.disable_session_files != self.current.disable_session_files {
             self.shared.settings.store(Arc::new(WorkerSettings {
                 disable_session_files: new.disable_session_files,
-                ..WorkerSettings::default()
+                ..(**self.shared.settings.load()).clone()
             }));
             self.current.disable_session_files = new.disable_session_files;
             report.changed.push("settings");
