@@ -644,19 +644,11 @@ mod tests {
             use parquet::file::reader::{FileReader, SerializedFileReader};
             let reader =
                 SerializedFileReader::new(std::fs::File::open(&files[0]).unwrap()).unwrap();
-            let mut pages = Vec::new();
-            for g in 0..reader.metadata().num_row_groups() {
-                let mut column = reader
-                    .get_row_group(g)
-                    .unwrap()
-                    .get_column_page_reader(0)
-                    .unwrap();
-                while let Some(page) = column.get_next_page().unwrap() {
-                    if !matches!(page, Page::DictionaryPage { .. }) {
-                        pages.push(page.num_values() as usize);
-                    }
-                }
-            }
+            let pages: Vec<usize> = (0..reader.metadata().num_row_groups())
+                .flat_map(|g| session_file::tests::pages(&reader, g, 0))
+                .filter(|page| !matches!(page, Page::DictionaryPage { .. }))
+                .map(|page| page.num_values() as usize)
+                .collect();
             assert_eq!(
                 pages,
                 [

@@ -1827,6 +1827,20 @@ pub(super) mod tests {
             .unwrap()
     }
 
+    /// The pages of column `column` in row group `group` of `reader`'s file.
+    pub(in crate::collector) fn pages(
+        reader: &SerializedFileReader<std::fs::File>,
+        group: usize,
+        column: usize,
+    ) -> Vec<Page> {
+        let mut pages = reader
+            .get_row_group(group)
+            .unwrap()
+            .get_column_page_reader(column)
+            .unwrap();
+        std::iter::from_fn(|| pages.get_next_page().unwrap()).collect()
+    }
+
     /// Integer (and timestamp) column `name` of `batches`, widened to u64.
     pub(in crate::collector) fn ints(batches: &[RecordBatch], name: &str) -> Vec<Option<u64>> {
         let mut out = Vec::new();
@@ -2050,14 +2064,9 @@ pub(super) mod tests {
             // label2 holds unique names: its dictionary fills up, and the
             // chunk goes on with PLAIN pages after the dictionary ones.
             let label2 = COLUMNS.iter().position(|c| c.name == "label2").unwrap();
-            let mut pages = reader
-                .get_row_group(g)
-                .unwrap()
-                .get_column_page_reader(label2)
-                .unwrap();
-            let mut kinds = Vec::new();
-            while let Some(page) = pages.get_next_page().unwrap() {
-                kinds.push(match page {
+            let kinds: Vec<&str> = pages(&reader, g, label2)
+                .into_iter()
+                .map(|page| match page {
                     Page::DictionaryPage { .. } => "dict",
                     Page::DataPage { encoding, .. } => match encoding {
                         parquet::basic::Encoding::RLE_DICTIONARY => "indices",
@@ -2065,8 +2074,8 @@ pub(super) mod tests {
                         _ => "other",
                     },
                     Page::DataPageV2 { .. } => "v2",
-                });
-            }
+                })
+                .collect();
             if group.num_rows() == 1_200 {
                 // One dictionary page, index pages until it is full, then
                 // PLAIN pages only.
