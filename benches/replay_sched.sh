@@ -27,7 +27,7 @@ frames=${1:-1000000}
 edm=${EDM:-$(dirname "$0")/../target/release/edm}
 work=$(mktemp -d)
 pid= edm_pid=
-trap 'kill $pid $edm_pid 2>/dev/null; rm -rf "$work"' EXIT
+trap 'kill $pid $edm_pid 2>/dev/null || true; rm -rf "$work"' EXIT
 . "$(dirname "$0")/replay_common.sh"
 "$edm" bench --frames "$frames" --write-capture "$work/w.fstrm" >&2
 
@@ -52,7 +52,8 @@ for line in sys.stdin:
 sender = [r for r in records if r[2] == "fstrm_replay"]
 w0, w1 = min(t - ran for t, _, _, _, _, ran in sender), max(t for t, *_ in sender)
 clip = lambda a, b: max(0.0, min(b, w1) - max(a, w0))
-cpus = set(range(os.cpu_count() or 1)) | {r[1] for r in records}
+with_records = {r[1] for r in records}
+cpus = set(range(os.cpu_count() or 1)) | with_records
 idle = {c: [] for c in cpus}
 run, blocked, waits = {}, 0.0, []
 for t, cpu, comm, wait, delay, ran in records:
@@ -65,9 +66,8 @@ for t, cpu, comm, wait, delay, ran in records:
     if delay > 0 and clip(t - ran - delay, t - ran) > 0:
         waits.append((cpu, max(t - ran - delay, w0), min(t - ran, w1), comm))
 # A CPU with no record at all was idle throughout.
-for c in cpus:
-    if not any(r[1] == c for r in records):
-        idle[c] = [(w0, w1)]
+for c in cpus - with_records:
+    idle[c] = [(w0, w1)]
 for l in idle.values():
     l.sort()
 ends = {c: [e for _, e in l] for c, l in idle.items()}
